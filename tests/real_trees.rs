@@ -13,6 +13,7 @@
 //! `scripts/fetch-trees` has unpacked (all names: `scripts/fetch-trees all`).
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -49,11 +50,9 @@ fn skip(why: &str) {
     if in_ci() {
         panic!("CI=true and {why}");
     }
-    eprintln!();
-    eprintln!("**********************************************************************");
-    eprintln!("SKIPPED: {why}");
-    eprintln!("**********************************************************************");
-    eprintln!();
+    // Written to the stderr handle directly: the test harness captures eprintln! of passing tests.
+    let bar = "*".repeat(70);
+    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED: {why}\n{bar}\n");
 }
 
 fn reference() -> Result<PathBuf, String> {
