@@ -1,0 +1,482 @@
+//! Linking: kernel symbols, symbol providers, direct dependencies, kmod's LIFO topological
+//! ranks, the dependency lists of modules.dep, and the cycle report (spec §5).
+
+use crate::diag::{Fatal, Log, errno_of, strerror};
+use crate::discover::Candidate;
+use crate::elf::ElfFacts;
+use crate::hash::{SYMBOL_BUCKETS, hash_order_indices};
+use crate::msg;
+use crate::order::{c_str, fgets_lines};
+use std::collections::HashMap;
+
+/// A symbol the kernel itself provides (from `-E` or `-F`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelSymbol {
+    /// The name, prefix removed.
+    pub name: Vec<u8>,
+    /// Its CRC (0 from System.map).
+    pub crc: u64,
+}
+
+/// Read Module.symvers (`-E`): `vmlinux` symbols with their CRCs (spec §5.1).
+pub fn load_symvers(
+    path: &[u8],
+    prefix: Option<u8>,
+    log: &mut Log,
+) -> Result<Vec<KernelSymbol>, Fatal> {
+    let data = crate::read_file(path).map_err(|e| {
+        Fatal::new(msg!(
+            b"could not load ",
+            path,
+            b": ",
+            strerror(errno_of(&e)),
+            b"\n"
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (i, raw) in fgets_lines(&data, 10240).enumerate() {
+        let line = c_str(raw);
+        let mut tokens = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .filter(|t| !t.is_empty());
+        let (Some(crc), Some(name), Some(place)) = (tokens.next(), tokens.next(), tokens.next())
+        else {
+            continue;
+        };
+        if place != b"vmlinux" {
+            continue;
+        }
+        let crc = match strtoull16(crc) {
+            Some(v) => v,
+            None => {
+                log.error(msg!(
+                    path,
+                    b":",
+                    (i + 1).to_string(),
+                    b" Invalid symbol version ",
+                    crc,
+                    b": ",
+                    strerror(libc::EINVAL),
+                    b"\n"
+                ));
+                continue;
+            }
+        };
+        out.push(KernelSymbol {
+            name: strip_prefix(name, prefix).to_vec(),
+            crc,
+        });
+    }
+    Ok(out)
+}
+
+/// Read System.map (`-F`): `__ksymtab_` entries name the kernel's exports (spec §5.1).
+pub fn load_system_map(
+    path: &[u8],
+    prefix: Option<u8>,
+    log: &mut Log,
+) -> Result<Vec<KernelSymbol>, Fatal> {
+    let data = crate::read_file(path).map_err(|e| {
+        Fatal::new(msg!(
+            b"could not load ",
+            path,
+            b": ",
+            strerror(errno_of(&e)),
+            b"\n"
+        ))
+    })?;
+    let mut out = Vec::new();
+    for (i, raw) in fgets_lines(&data, 10240).enumerate() {
+        let line = c_str(raw);
+        let mut spaces = line.iter().enumerate().filter(|(_, b)| **b == b' ');
+        let (Some(_), Some((second, _))) = (spaces.next(), spaces.next()) else {
+            log.error(msg!(
+                path,
+                b":",
+                (i + 1).to_string(),
+                b": invalid line: ",
+                line
+            ));
+            continue;
+        };
+        let sym = &line[second + 1..];
+        if prefix.is_some() && sym.first() == prefix.as_ref() {
+            continue;
+        }
+        if let Some(name) = sym.strip_prefix(b"__ksymtab_") {
+            let name = name.strip_suffix(b"\n").unwrap_or(name);
+            out.push(KernelSymbol {
+                name: name.to_vec(),
+                crc: 0,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// C's `strtoull(s, &end, 16)` requiring the whole token to be consumed.
+fn strtoull16(tok: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    while i < tok.len() && tok[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let neg = match tok.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    if tok.len() > i + 2
+        && tok[i] == b'0'
+        && (tok[i + 1] | 0x20) == b'x'
+        && tok[i + 2].is_ascii_hexdigit()
+    {
+        i += 2;
+    }
+    let start = i;
+    let mut v: u64 = 0;
+    let mut overflow = false;
+    while i < tok.len() && tok[i].is_ascii_hexdigit() {
+        let d = (tok[i] as char).to_digit(16).unwrap_or(0) as u64;
+        match v.checked_mul(16).and_then(|x| x.checked_add(d)) {
+            Some(n) => v = n,
+            None => overflow = true,
+        }
+        i += 1;
+    }
+    if i == start || i != tok.len() {
+        return None;
+    }
+    let v = if overflow { u64::MAX } else { v };
+    Some(if neg && !overflow {
+        v.wrapping_neg()
+    } else {
+        v
+    })
+}
+
+/// Remove one leading byte equal to the symbol prefix.
+pub fn strip_prefix(name: &[u8], prefix: Option<u8>) -> &[u8] {
+    match (prefix, name.first()) {
+        (Some(p), Some(&b)) if p == b => &name[1..],
+        _ => name,
+    }
+}
+
+/// What linking needs to know from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct LinkOptions {
+    /// Kernel symbols, when `-E` or `-F` was given.
+    pub kernel: Option<Vec<KernelSymbol>>,
+    /// `-E` was given: compare CRCs.
+    pub check_crcs: bool,
+    /// `-e` (already turned off when no kernel symbols).
+    pub errsyms: bool,
+    /// `-P`
+    pub prefix: Option<u8>,
+    /// `-v` given: print each new edge on stdout.
+    pub verbose: bool,
+}
+
+/// The linked module set.
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    /// Direct dependencies of each module, in discovery order.
+    pub deps: Vec<Vec<usize>>,
+    /// The modules.dep list of each module: its transitive dependencies by rank.
+    pub closure: Vec<Vec<usize>>,
+    /// Module-owned symbols in kmod's symbol-table order: (name, provider index).
+    pub symbols: Vec<(Vec<u8>, usize)>,
+}
+
+#[derive(Clone, Copy)]
+struct SymEntry {
+    owner: Option<usize>,
+    crc: u64,
+}
+
+/// Link the module array. `facts[i]` is `None` for a module that could not be read.
+/// `stdout` receives the `-v` lines. A dependency cycle is reported and ends the run.
+pub fn link(
+    modules: &[Candidate],
+    facts: &[Option<&ElfFacts>],
+    opts: &LinkOptions,
+    log: &mut Log,
+    stdout: &mut Vec<u8>,
+) -> Result<Graph, Fatal> {
+    let n = modules.len();
+    let mut table: HashMap<&[u8], SymEntry> = HashMap::new();
+    if let Some(kernel) = &opts.kernel {
+        for s in kernel {
+            table.insert(
+                &s.name,
+                SymEntry {
+                    owner: None,
+                    crc: s.crc,
+                },
+            );
+        }
+        for fake in [&b"__this_module"[..], b"_GLOBAL_OFFSET_TABLE_", b"TOC."] {
+            table.entry(fake).or_insert(SymEntry {
+                owner: None,
+                crc: 0,
+            });
+        }
+    }
+    for (i, f) in facts.iter().enumerate() {
+        if let Some(Ok(exports)) = f.map(|f| &f.exports) {
+            for e in exports {
+                table.insert(
+                    strip_prefix(&e.name, opts.prefix),
+                    SymEntry {
+                        owner: Some(i),
+                        crc: e.crc,
+                    },
+                );
+            }
+        }
+    }
+    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut users = vec![0usize; n];
+    for (i, f) in facts.iter().enumerate() {
+        let Some(f) = f else { continue };
+        for imp in &f.imports {
+            let name = imp.name.strip_prefix(b".").unwrap_or(&imp.name);
+            let name = strip_prefix(name, opts.prefix);
+            let Some(sym) = table.get(name) else {
+                if opts.errsyms && !imp.weak {
+                    log.warning(msg!(
+                        modules[i].path,
+                        b" needs unknown symbol ",
+                        imp.name,
+                        b"\n"
+                    ));
+                }
+                continue;
+            };
+            if opts.check_crcs && !imp.weak && sym.crc != imp.crc && opts.errsyms {
+                log.warning(msg!(
+                    modules[i].path,
+                    b" disagrees about version of symbol ",
+                    imp.name,
+                    b"\n"
+                ));
+            }
+            let Some(owner) = sym.owner else { continue };
+            if !deps[i].contains(&owner) {
+                deps[i].push(owner);
+                users[owner] += 1;
+                if opts.verbose {
+                    stdout.extend_from_slice(&msg!(
+                        modules[i].path,
+                        b" needs \"",
+                        name,
+                        b"\": ",
+                        modules[owner].path,
+                        b"\n"
+                    ));
+                }
+            }
+        }
+    }
+    let ranks = match topo_ranks(&deps, &users) {
+        Ok(r) => r,
+        Err(remaining) => {
+            report_cycles(modules, &deps, &remaining, log);
+            return Err(Fatal::silent());
+        }
+    };
+    let closure = closures(&deps, &ranks);
+    let mut owned: Vec<(&[u8], usize)> = table
+        .iter()
+        .filter_map(|(k, v)| v.owner.map(|o| (*k, o)))
+        .collect();
+    let keys: Vec<&[u8]> = owned.iter().map(|(k, _)| *k).collect();
+    let order = hash_order_indices(&keys, SYMBOL_BUCKETS);
+    let symbols = order
+        .iter()
+        .map(|&i| (owned[i].0.to_vec(), owned[i].1))
+        .collect();
+    owned.clear();
+    Ok(Graph {
+        deps,
+        closure,
+        symbols,
+    })
+}
+
+/// kmod's Kahn sort with a LIFO stack (§5.4): the rank of each module, or the users count
+/// left for each module when there is a cycle.
+fn topo_ranks(deps: &[Vec<usize>], users: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
+    let n = deps.len();
+    let mut users = users.to_vec();
+    let mut stack: Vec<usize> = (0..n).filter(|&i| users[i] == 0).collect();
+    let mut rank = vec![usize::MAX; n];
+    let mut k = 0;
+    while let Some(i) = stack.pop() {
+        rank[i] = k;
+        k += 1;
+        for &d in &deps[i] {
+            users[d] -= 1;
+            if users[d] == 0 {
+                stack.push(d);
+            }
+        }
+    }
+    if k < n { Err(users) } else { Ok(rank) }
+}
+
+/// The modules.dep list of every module: its transitive dependencies sorted by rank (§5.5).
+fn closures(deps: &[Vec<usize>], ranks: &[usize]) -> Vec<Vec<usize>> {
+    let n = deps.len();
+    let mut seen = vec![usize::MAX; n];
+    let mut out = Vec::with_capacity(n);
+    let mut stack: Vec<usize> = Vec::new();
+    for m in 0..n {
+        let mut list = Vec::new();
+        stack.clear();
+        stack.extend(deps[m].iter().rev());
+        while let Some(d) = stack.pop() {
+            if seen[d] == m {
+                continue;
+            }
+            seen[d] = m;
+            list.push(d);
+            stack.extend(deps[d].iter().rev());
+        }
+        list.sort_unstable_by_key(|&d| ranks[d]);
+        out.push(list);
+    }
+    out
+}
+
+/// Remove `m` from kmod's circular roots list: the element after it becomes the head.
+fn remove_root(roots: &mut Vec<usize>, m: usize) {
+    if let Some(p) = roots.iter().position(|&r| r == m) {
+        let mut next = roots.split_off(p + 1);
+        roots.truncate(p);
+        next.append(roots);
+        *roots = next;
+    }
+}
+
+/// The most DFS steps the cycle report takes: kmod's walk re-expands shared modules, which
+/// on hostile graphs grows without bound.
+const CYCLE_STEP_LIMIT: usize = 10_000_000;
+
+/// kmod's cycle report (§5.6), stopping where kmod's walk would never end (§13).
+fn report_cycles(modules: &[Candidate], deps: &[Vec<usize>], users: &[usize], log: &mut Log) {
+    let n = deps.len();
+    let mut roots: Vec<usize> = (0..n).filter(|&i| users[i] > 0).collect();
+    let mut visited = vec![false; n];
+    let mut in_cycles = vec![false; n];
+    let mut steps = 0usize;
+    // Vertices of the walk: (module, parent vertex).
+    let mut vertices: Vec<(usize, Option<usize>)> = Vec::new();
+    'roots: while !roots.is_empty() {
+        let root = roots.remove(0);
+        vertices.clear();
+        vertices.push((root, None));
+        let mut stack = vec![0usize];
+        while let Some(v) = stack.pop() {
+            steps += 1;
+            if steps > CYCLE_STEP_LIMIT {
+                break 'roots;
+            }
+            let (m, parent) = vertices[v];
+            if visited[m] && m == root {
+                let mut chain = Vec::new();
+                let mut p = parent;
+                while let Some(pv) = p {
+                    chain.push(vertices[pv].0);
+                    p = vertices[pv].1;
+                }
+                chain.reverse();
+                let mut text = b"Cycle detected: ".to_vec();
+                for &c in &chain {
+                    text.extend_from_slice(&modules[c].name);
+                    text.extend_from_slice(b" -> ");
+                }
+                text.extend_from_slice(&modules[root].name);
+                text.push(b'\n');
+                log.error(text);
+                for &c in &chain {
+                    in_cycles[c] = true;
+                    remove_root(&mut roots, c);
+                }
+                continue;
+            }
+            if m != root && on_chain(&vertices, parent, m) {
+                // kmod would walk this cycle forever (§5.6): stop here (§13).
+                break 'roots;
+            }
+            visited[m] = true;
+            if deps[m].is_empty() {
+                remove_root(&mut roots, m);
+                continue;
+            }
+            for &d in &deps[m] {
+                vertices.push((d, Some(v)));
+                stack.push(vertices.len() - 1);
+            }
+        }
+    }
+    let count = in_cycles.iter().filter(|&&c| c).count();
+    log.error(msg!(
+        b"Found ",
+        count.to_string(),
+        b" modules in dependency cycles!\n"
+    ));
+}
+
+fn on_chain(vertices: &[(usize, Option<usize>)], mut p: Option<usize>, m: usize) -> bool {
+    while let Some(pv) = p {
+        if vertices[pv].0 == m {
+            return true;
+        }
+        p = vertices[pv].1;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn circular_removal() {
+        let mut r = vec![1, 2, 3, 4];
+        remove_root(&mut r, 3);
+        assert_eq!(r, vec![4, 1, 2]);
+        remove_root(&mut r, 4);
+        assert_eq!(r, vec![1, 2]);
+        remove_root(&mut r, 9);
+        assert_eq!(r, vec![1, 2]);
+    }
+
+    #[test]
+    fn strtoull() {
+        assert_eq!(strtoull16(b"0x1a"), Some(0x1a));
+        assert_eq!(strtoull16(b"1A"), Some(0x1a));
+        assert_eq!(strtoull16(b"0x"), None);
+        assert_eq!(strtoull16(b"12g"), None);
+        assert_eq!(strtoull16(b""), None);
+        assert_eq!(strtoull16(b"ffffffffffffffffff"), Some(u64::MAX));
+    }
+
+    #[test]
+    fn lifo_ranks() {
+        // 0 -> 1, 0 -> 2, 2 -> 1
+        let deps = vec![vec![1, 2], vec![], vec![1]];
+        let users = vec![0, 2, 1];
+        let r = topo_ranks(&deps, &users).unwrap();
+        assert_eq!(r, vec![0, 2, 1]);
+        let c = closures(&deps, &r);
+        assert_eq!(c[0], vec![2, 1]);
+    }
+}

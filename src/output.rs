@@ -1,0 +1,434 @@
+//! Rendering: one table of the eleven output files, each turned from the linked modules into
+//! bytes (spec §6, §8). No I/O but reading modules.builtin(.modinfo) from the module directory.
+
+use crate::diag::{Fatal, Log, errno_of, strerror};
+use crate::discover::{Candidate, modname};
+use crate::elf::ElfFacts;
+use crate::index::{IndexBuilder, normalize_alias};
+use crate::link::Graph;
+use crate::msg;
+use crate::order::{c_str, fgets_lines};
+
+/// What every renderer reads.
+pub struct Linked<'a> {
+    /// The module array.
+    pub modules: &'a [Candidate],
+    /// Each module's facts (`None` for a module that could not be read).
+    pub facts: &'a [Option<&'a ElfFacts>],
+    /// The dependency graph.
+    pub graph: &'a Graph,
+    /// The input module directory (modules.builtin and modules.builtin.modinfo live there).
+    pub dirname: &'a [u8],
+    /// `-w`
+    pub warn: bool,
+}
+
+/// Whether an output is text (printed by `-n`) or a binary index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Printed on stdout by `-n`.
+    Text,
+    /// Only written to disk.
+    Index,
+}
+
+type Render = fn(&Linked, &mut Log) -> Result<Vec<u8>, Fatal>;
+
+/// The outputs, in kmod's order (spec §6.1).
+pub const OUTPUTS: &[(&str, Kind, Render)] = &[
+    ("modules.dep", Kind::Text, dep),
+    ("modules.dep.bin", Kind::Index, dep_bin),
+    ("modules.alias", Kind::Text, alias),
+    ("modules.alias.bin", Kind::Index, alias_bin),
+    ("modules.softdep", Kind::Text, softdep),
+    ("modules.weakdep", Kind::Text, weakdep),
+    ("modules.symbols", Kind::Text, symbols),
+    ("modules.symbols.bin", Kind::Index, symbols_bin),
+    ("modules.builtin.bin", Kind::Index, builtin_bin),
+    ("modules.builtin.alias.bin", Kind::Index, builtin_alias_bin),
+    ("modules.devname", Kind::Text, devname),
+];
+
+fn facts<'a>(l: &'a Linked, i: usize) -> Option<&'a ElfFacts> {
+    l.facts[i]
+}
+
+/// The modules.dep line of module `i`, without its newline.
+fn dep_line(l: &Linked, i: usize) -> Vec<u8> {
+    let mut line = l.modules[i].out_path().to_vec();
+    line.push(b':');
+    for &d in &l.graph.closure[i] {
+        line.push(b' ');
+        line.extend_from_slice(l.modules[d].out_path());
+    }
+    line
+}
+
+fn dep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut out = Vec::new();
+    for i in 0..l.modules.len() {
+        out.extend_from_slice(&dep_line(l, i));
+        out.push(b'\n');
+    }
+    Ok(out)
+}
+
+fn insert(
+    idx: &mut IndexBuilder,
+    key: &[u8],
+    value: &[u8],
+    prio: u32,
+    warn: Option<(&mut Log, Vec<u8>)>,
+) -> Result<(), Fatal> {
+    match idx.insert(key, value, prio) {
+        Ok(true) => {
+            if let Some((log, text)) = warn {
+                log.warning(text);
+            }
+            Ok(())
+        }
+        Ok(false) => Ok(()),
+        Err(bad) => Err(Fatal::new(bad.message())),
+    }
+}
+
+fn dep_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut idx = IndexBuilder::new();
+    for (i, m) in l.modules.iter().enumerate() {
+        let line = dep_line(l, i);
+        let warn = l
+            .warn
+            .then(|| (&mut *log, msg!(b"duplicate module deps:\n", line, b"\n")));
+        insert(&mut idx, &m.name, &line, i as u32, warn)?;
+    }
+    Ok(idx.to_bytes())
+}
+
+fn alias(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
+    for (i, m) in l.modules.iter().enumerate() {
+        for a in facts(l, i)
+            .map(|f| f.aliases.as_slice())
+            .unwrap_or_default()
+        {
+            out.extend_from_slice(&msg!(b"alias ", a, b" ", m.name, b"\n"));
+        }
+    }
+    Ok(out)
+}
+
+fn alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut idx = IndexBuilder::new();
+    for (i, m) in l.modules.iter().enumerate() {
+        for a in facts(l, i)
+            .map(|f| f.aliases.as_slice())
+            .unwrap_or_default()
+        {
+            let Some(key) = normalize_alias(a) else {
+                log.warning(msg!(b"Unmatched bracket in ", a, b"\n"));
+                continue;
+            };
+            let warn = l.warn.then(|| {
+                (
+                    &mut *log,
+                    msg!(b"duplicate module alias:\n", key, b" ", m.name, b"\n"),
+                )
+            });
+            insert(&mut idx, &key, &m.name, i as u32, warn)?;
+        }
+    }
+    Ok(idx.to_bytes())
+}
+
+fn softdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut out = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
+    for (i, m) in l.modules.iter().enumerate() {
+        for v in facts(l, i)
+            .map(|f| f.softdeps.as_slice())
+            .unwrap_or_default()
+        {
+            out.extend_from_slice(&msg!(b"softdep ", m.name, b" ", v, b"\n"));
+        }
+    }
+    Ok(out)
+}
+
+fn weakdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut out = b"# Weak dependencies extracted from modules themselves.\n".to_vec();
+    for (i, m) in l.modules.iter().enumerate() {
+        for v in facts(l, i)
+            .map(|f| f.weakdeps.as_slice())
+            .unwrap_or_default()
+        {
+            out.extend_from_slice(&msg!(b"weakdep ", m.name, b" ", v, b"\n"));
+        }
+    }
+    Ok(out)
+}
+
+fn symbols(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
+    for (name, owner) in &l.graph.symbols {
+        out.extend_from_slice(&msg!(
+            b"alias symbol:",
+            name,
+            b" ",
+            l.modules[*owner].name,
+            b"\n"
+        ));
+    }
+    Ok(out)
+}
+
+fn symbols_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut idx = IndexBuilder::new();
+    for (name, owner) in &l.graph.symbols {
+        let key = msg!(b"symbol:", name);
+        let modname = &l.modules[*owner].name;
+        let warn = l.warn.then(|| {
+            (
+                &mut *log,
+                msg!(b"duplicate module syms:\n", key, b" ", modname, b"\n"),
+            )
+        });
+        insert(&mut idx, &key, modname, *owner as u32, warn)?;
+    }
+    Ok(idx.to_bytes())
+}
+
+/// Read a file of the module directory; `None` (after kmod's warning) when it cannot be opened.
+fn read_builtin(l: &Linked, name: &str, log: &mut Log) -> Result<Option<Vec<u8>>, Fatal> {
+    let path = msg!(l.dirname, b"/", name);
+    match crate::read_file(&path) {
+        Ok(d) => Ok(Some(d)),
+        Err(e)
+            if e.kind() == std::io::ErrorKind::IsADirectory
+                || e.raw_os_error() == Some(libc::EISDIR) =>
+        {
+            Err(Fatal::error(msg!(
+                b"Could not write index '",
+                name,
+                b"': ",
+                strerror(libc::EISDIR),
+                b"\n"
+            )))
+        }
+        Err(e) => {
+            log.warning(msg!(
+                b"could not open ",
+                name,
+                b" at ",
+                l.dirname,
+                b": ",
+                strerror(errno_of(&e)),
+                b"\n"
+            ));
+            Ok(None)
+        }
+    }
+}
+
+fn builtin_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let Some(data) = read_builtin(l, "modules.builtin", log)? else {
+        return Ok(Vec::new());
+    };
+    let mut idx = IndexBuilder::new();
+    for raw in fgets_lines(&data, 4096) {
+        let line = c_str(raw);
+        if !line.first().is_some_and(|b| b.is_ascii_alphabetic()) {
+            log.error(msg!(b"Invalid modules.builtin line: ", line));
+            continue;
+        }
+        let name = modname(line).unwrap_or_default();
+        insert(&mut idx, &name, b"", 0, None)?;
+    }
+    Ok(idx.to_bytes())
+}
+
+fn builtin_alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let Some(data) = read_builtin(l, "modules.builtin.modinfo", log)? else {
+        return Ok(Vec::new());
+    };
+    let mut idx = IndexBuilder::new();
+    for (module, alias) in builtin_aliases(&data) {
+        let Some(key) = normalize_alias(alias) else {
+            log.warning(msg!(b"Unmatched bracket in ", alias, b"\n"));
+            continue;
+        };
+        insert(&mut idx, &key, module, 0, None)?;
+    }
+    Ok(idx.to_bytes())
+}
+
+/// The `(raw module name, alias)` records of modules.builtin.modinfo, in file order (§8).
+pub fn builtin_aliases(data: &[u8]) -> Vec<(&[u8], &[u8])> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        // The module name runs to the first '.'; a NUL or the end first abandons the record.
+        let rest = &data[pos..];
+        let Some(stop) = rest.iter().position(|&b| b == b'.' || b == 0) else {
+            break;
+        };
+        if rest[stop] == 0 {
+            pos += stop + 1;
+            continue;
+        }
+        let module = &rest[..stop];
+        pos += stop + 1;
+        if module.is_empty() {
+            continue;
+        }
+        // The key runs to '='.
+        let rest = &data[pos..];
+        let Some(eq) = rest.iter().position(|&b| b == b'=') else {
+            break;
+        };
+        let key = &rest[..eq];
+        pos += eq + 1;
+        let rest = &data[pos..];
+        let Some(nul) = rest.iter().position(|&b| b == 0) else {
+            break;
+        };
+        let value = &rest[..nul];
+        pos += nul + 1;
+        if key != b"alias" || value.is_empty() {
+            continue;
+        }
+        out.push((module, value));
+    }
+    out
+}
+
+/// C's `%u` conversion: optional blanks and sign, digits, wrapped to 32 bits.
+fn scan_u32(s: &[u8]) -> Option<(u32, &[u8])> {
+    let mut i = 0;
+    while i < s.len() && s[i].is_ascii_whitespace() {
+        i += 1;
+    }
+    let neg = match s.get(i) {
+        Some(b'-') => {
+            i += 1;
+            true
+        }
+        Some(b'+') => {
+            i += 1;
+            false
+        }
+        _ => false,
+    };
+    let start = i;
+    let mut v: u64 = 0;
+    let mut overflow = false;
+    while i < s.len() && s[i].is_ascii_digit() {
+        match v
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(u64::from(s[i] - b'0')))
+        {
+            Some(n) => v = n,
+            None => overflow = true,
+        }
+        i += 1;
+    }
+    if i == start {
+        return None;
+    }
+    let v = if overflow {
+        u64::MAX
+    } else if neg {
+        v.wrapping_neg()
+    } else {
+        v
+    };
+    Some((v as u32, &s[i..]))
+}
+
+/// `sscanf(alias, "<prefix>%u-%u") == 2`.
+fn major_minor(alias: &[u8], prefix: &[u8]) -> Option<(u32, u32)> {
+    let rest = alias.strip_prefix(prefix)?;
+    let (major, rest) = scan_u32(rest)?;
+    let rest = rest.strip_prefix(b"-")?;
+    let (minor, _) = scan_u32(rest)?;
+    Some((major, minor))
+}
+
+fn devname(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
+    let mut out = Vec::new();
+    for (i, m) in l.modules.iter().enumerate() {
+        let mut dev: Option<&[u8]> = None;
+        let mut kind: Option<(u8, u32, u32)> = None;
+        for a in facts(l, i)
+            .map(|f| f.aliases.as_slice())
+            .unwrap_or_default()
+        {
+            if let Some(name) = a.strip_prefix(b"devname:") {
+                dev = Some(name);
+            } else if let Some((ma, mi)) = major_minor(a, b"char-major-") {
+                kind = Some((b'c', ma, mi));
+            } else if let Some((ma, mi)) = major_minor(a, b"block-major-") {
+                kind = Some((b'b', ma, mi));
+            }
+            if dev.is_some() && kind.is_some() {
+                break;
+            }
+        }
+        let Some(dev) = dev else { continue };
+        match kind {
+            Some((t, ma, mi)) => {
+                if out.is_empty() {
+                    out.extend_from_slice(b"# Device nodes to trigger on-demand module loading.\n");
+                }
+                out.extend_from_slice(&msg!(
+                    m.name,
+                    b" ",
+                    dev,
+                    b" ",
+                    [t],
+                    format!("{ma}:{mi}"),
+                    b"\n"
+                ));
+            }
+            None => log.error(msg!(
+                b"Module '",
+                m.name,
+                b"' has devname (",
+                dev,
+                b") but lacks major and minor information. Ignoring.\n"
+            )),
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn major_minor_like_sscanf() {
+        assert_eq!(
+            major_minor(b"char-major-10-229", b"char-major-"),
+            Some((10, 229))
+        );
+        assert_eq!(
+            major_minor(b"block-major-3-4x", b"block-major-"),
+            Some((3, 4))
+        );
+        assert_eq!(major_minor(b"char-major-10", b"char-major-"), None);
+        assert_eq!(
+            major_minor(b"char-major- +1--1", b"char-major-"),
+            Some((1, u32::MAX))
+        );
+        assert_eq!(major_minor(b"char-major-x-1", b"char-major-"), None);
+    }
+
+    #[test]
+    fn builtin_modinfo_records() {
+        let data = b"a.alias=x\0a.license=GPL\0bar-baz.alias=x-y\0nodot\0c.alias=\0d.alias=z";
+        let recs = builtin_aliases(data);
+        assert_eq!(
+            recs,
+            vec![(&b"a"[..], &b"x"[..]), (&b"bar-baz"[..], &b"x-y"[..])]
+        );
+    }
+}
