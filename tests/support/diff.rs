@@ -122,12 +122,12 @@ fn diff_ops(a: &[String], b: &[String]) -> Vec<Op> {
                 ops.push(Op::Same(pre + i, pre + j));
                 i += 1;
                 j += 1;
-            } else if j < m && (i == n || t[i * (m + 1) + j + 1] >= t[(i + 1) * (m + 1) + j]) {
-                ops.push(Op::Add(pre + j));
-                j += 1;
-            } else {
+            } else if i < n && (j == m || t[(i + 1) * (m + 1) + j] >= t[i * (m + 1) + j + 1]) {
                 ops.push(Op::Del(pre + i));
                 i += 1;
+            } else {
+                ops.push(Op::Add(pre + j));
+                j += 1;
             }
         }
     } else {
@@ -140,7 +140,7 @@ fn diff_ops(a: &[String], b: &[String]) -> Vec<Op> {
     ops
 }
 
-/// Decode a kmod index file into `key<TAB>priority<TAB>value` lines (sorted by key as stored).
+/// Decode a kmod index file into `key => [priority] value` lines (pre-order, as stored).
 pub fn dump_index(data: &[u8]) -> Result<Vec<u8>, String> {
     if data.len() < 12 {
         return Err(format!("{} bytes: too short for an index", data.len()));
@@ -204,7 +204,7 @@ pub fn dump_index(data: &[u8]) -> Result<Vec<u8>, String> {
                     .position(|&b| b == 0)
                     .ok_or_else(|| format!("unterminated value at {o:#x}"))?;
                 out.extend_from_slice(show(&key).as_bytes());
-                out.extend_from_slice(format!("\t{prio}\t").as_bytes());
+                out.extend_from_slice(format!(" => [{prio}] ").as_bytes());
                 out.extend_from_slice(show(&data[o..o + end]).as_bytes());
                 out.push(b'\n');
                 o += end + 1;

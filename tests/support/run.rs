@@ -85,9 +85,13 @@ impl Run {
     }
 }
 
-/// Our binary.
+/// Our binary; `DEPMOD_TEST_BIN=/path/to/depmod` substitutes another one (e.g. the reference
+/// itself, to check that the tests' trees and plumbing are deterministic).
 pub fn our_bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_depmod"))
+    match std::env::var_os("DEPMOD_TEST_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(env!("CARGO_BIN_EXE_depmod")),
+    }
 }
 
 /// The reference depmod wrapper written by `scripts/fetch-reference`, if present.
@@ -186,6 +190,12 @@ pub fn run_depmod(
     let n = RUN_COUNTER.fetch_add(1, Ordering::Relaxed);
     let cap_dir = tree.top().join(format!("run.{n}.{label}"));
     fs::create_dir_all(&cap_dir).unwrap();
+    let mut cmdline = format!("{} ", bin.display());
+    for a in argv {
+        cmdline.push_str(&a.to_string_lossy());
+        cmdline.push(' ');
+    }
+    fs::write(cap_dir.join("cmdline"), cmdline.trim_end()).unwrap();
     let out_f = fs::File::create(cap_dir.join("stdout")).unwrap();
     let err_f = fs::File::create(cap_dir.join("stderr")).unwrap();
     let start = Instant::now();

@@ -26,8 +26,13 @@ impl Tree {
     pub fn with_version(version: &str) -> Tree {
         // DEPMOD_KEEP_TREES=1 keeps the trees for post-mortem inspection.
         let keep = std::env::var_os("DEPMOD_KEEP_TREES").is_some_and(|v| !v.is_empty() && v != "0");
+        // The test's name (libtest names the thread after it) makes kept trees recognisable.
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("tree")
+            .replace(|c: char| !c.is_ascii_alphanumeric() && c != '_', "_");
         let dir = tempfile::Builder::new()
-            .prefix("depmod-synth-")
+            .prefix(&format!("depmod-synth-{test}-"))
             .disable_cleanup(keep)
             .tempdir()
             .expect("create temp dir");
