@@ -199,7 +199,21 @@ pub fn run_depmod(
     let out_f = fs::File::create(cap_dir.join("stdout")).unwrap();
     let err_f = fs::File::create(cap_dir.join("stderr")).unwrap();
     let start = Instant::now();
-    let mut child = Command::new(bin)
+    let mut cmd = Command::new(bin);
+    // Cap the address space (4 GiB) so that a runaway run (kmod's cycle reporter, or a bug in
+    // ours) fails instead of eating the machine's memory before the timeout.
+    // SAFETY: only async-signal-safe setrlimit between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 4 << 30,
+                rlim_max: 4 << 30,
+            };
+            libc::setrlimit(libc::RLIMIT_AS, &lim);
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .arg0("depmod")
         .args(argv)
         .current_dir(tree.top())
