@@ -1,5 +1,8 @@
 //! depmod.d configuration as data: the search list, overrides, external directories and
-//! excludes, and the priority rules that pick one file per module name (spec §2.4).
+//! excludes, and the priority rules that pick one file per module name (spec §2).
+
+use crate::diag::{Level, Log, errno_of, strerror};
+use crate::msg;
 
 /// One entry of the search list.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,5 +142,302 @@ mod tests {
             f(b"extra/foo-bar.ko", b"foo_bar"),
             f(b"updates/foo-bar.ko", b"foo_bar")
         ));
+    }
+}
+
+/// The default configuration directories, in precedence order (spec §2.1).
+pub const DEFAULT_DIRS: &[&str] = &[
+    "/etc/depmod.d",
+    "/run/depmod.d",
+    "/usr/local/lib/depmod.d",
+    "/usr/lib/depmod.d",
+    "/lib/depmod.d",
+];
+
+fn os(p: &[u8]) -> &std::path::Path {
+    std::path::Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(p))
+}
+
+/// The configuration files to read, sorted by basename, an earlier path's file masking a
+/// same-named one in a later path (spec §2.2).
+pub fn collect_files(paths: &[Vec<u8>], log: &mut Log) -> Vec<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut files: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
+    for path in paths {
+        let Ok(meta) = std::fs::metadata(os(path)) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            let base = match path.iter().rposition(|&b| b == b'/') {
+                Some(p) => path[p + 1..].to_vec(),
+                None => path.clone(),
+            };
+            files.entry(base).or_insert_with(|| path.clone());
+            continue;
+        }
+        let rd = match std::fs::read_dir(os(path)) {
+            Ok(rd) => rd,
+            Err(e) => {
+                log.error(msg!(
+                    b"files list ",
+                    path,
+                    b": ",
+                    strerror(errno_of(&e)),
+                    b"\n"
+                ));
+                continue;
+            }
+        };
+        let mut accepted = Vec::new();
+        for entry in rd.flatten() {
+            let fname = entry.file_name();
+            let name = fname.as_bytes();
+            if name.first() == Some(&b'.') {
+                continue;
+            }
+            if name.len() < 6 || !name.ends_with(b".conf") {
+                log.log(
+                    Level::Info,
+                    msg!(b"All cfg files need .conf: ", path, b"/", name, b"\n"),
+                );
+                continue;
+            }
+            let full = msg!(path, b"/", name);
+            match std::fs::metadata(os(&full)) {
+                Err(_) => log.error(msg!(b"Cannot stat directory entry: ", path, name, b"\n")),
+                Ok(m) if m.is_dir() => log.error(msg!(
+                    b"Directories inside directories are not supported: ",
+                    full,
+                    b"\n"
+                )),
+                Ok(_) => accepted.push((name.to_vec(), full)),
+            }
+        }
+        for (name, full) in accepted {
+            if files.contains_key(&name) {
+                log.log(
+                    Level::Debug,
+                    msg!(b"Ignoring duplicate config file: ", full, b"\n"),
+                );
+            } else {
+                files.insert(name, full);
+            }
+        }
+    }
+    files.into_values().collect()
+}
+
+/// Split a configuration file into logical lines: backslash-newline joins lines, a backslash
+/// before any other byte keeps that byte, a backslash at the end is dropped (spec §2.3).
+/// Each line comes with the number of its last physical line.
+pub fn logical_lines(data: &[u8]) -> Vec<(Vec<u8>, usize)> {
+    let mut out = Vec::new();
+    let mut line = Vec::new();
+    let mut n = 0;
+    let mut i = 0;
+    let mut pending = false;
+    while i < data.len() {
+        let b = data[i];
+        i += 1;
+        match b {
+            b'\\' => {
+                pending = true;
+                match data.get(i) {
+                    Some(b'\n') => {
+                        n += 1;
+                        i += 1;
+                    }
+                    Some(&c) => {
+                        line.push(c);
+                        i += 1;
+                    }
+                    None => {}
+                }
+            }
+            b'\n' => {
+                n += 1;
+                out.push((std::mem::take(&mut line), n));
+                pending = false;
+            }
+            _ => {
+                line.push(b);
+                pending = true;
+            }
+        }
+    }
+    if pending {
+        out.push((line, n + 1));
+    }
+    out
+}
+
+/// Whether a configured kernel version (`*` or an extended regular expression matched
+/// anywhere) matches `version` (spec §2.5). An invalid expression never matches.
+pub fn version_matches(pattern: &[u8], version: &[u8]) -> bool {
+    if pattern == b"*" {
+        return true;
+    }
+    let Ok(text) = std::str::from_utf8(pattern) else {
+        return false;
+    };
+    regex::bytes::RegexBuilder::new(text)
+        .unicode(false)
+        .build()
+        .is_ok_and(|re| re.is_match(version))
+}
+
+/// Read the configuration: the `-C` paths, or the default directories when there are none.
+pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Config {
+    let defaults: Vec<Vec<u8>>;
+    let paths = if paths.is_empty() {
+        defaults = DEFAULT_DIRS.iter().map(|d| d.as_bytes().to_vec()).collect();
+        &defaults
+    } else {
+        paths
+    };
+    let mut config = Config::default();
+    for file in collect_files(paths, log) {
+        match std::fs::read(os(&file)) {
+            Ok(data) => config.parse(&file, &data, version, log),
+            Err(e) => log.error(msg!(
+                b"file parse ",
+                file,
+                b": ",
+                strerror(errno_of(&e)),
+                b"\n"
+            )),
+        }
+    }
+    config
+}
+
+impl Config {
+    /// Apply one configuration file's lines.
+    pub fn parse(&mut self, file: &[u8], data: &[u8], version: &[u8], log: &mut Log) {
+        for (line, n) in logical_lines(data) {
+            if line.is_empty() || line[0] == b'#' {
+                continue;
+            }
+            let mut tokens = line
+                .split(|&b| b == b' ' || b == b'\t')
+                .filter(|t| !t.is_empty());
+            let Some(cmd) = tokens.next() else { continue };
+            let at = |what: &[u8]| msg!(file, b":", n.to_string(), b": ", what);
+            let ok = match cmd {
+                b"search" => {
+                    for t in tokens {
+                        self.search.push(match t {
+                            b"built-in" => SearchEntry::BuiltIn,
+                            b"external" => SearchEntry::External,
+                            _ => SearchEntry::Dir(t.to_vec()),
+                        });
+                    }
+                    true
+                }
+                b"override" => match (tokens.next(), tokens.next(), tokens.next()) {
+                    (Some(module), Some(kver), Some(subdir)) => {
+                        if version_matches(kver, version) {
+                            self.overrides.push(msg!(subdir, b"/", module));
+                        } else {
+                            log.log(
+                                Level::Info,
+                                at(&msg!(b"override kernel did not match ", kver, b"\n")),
+                            );
+                        }
+                        true
+                    }
+                    _ => false,
+                },
+                b"external" => match (tokens.next(), tokens.next()) {
+                    (Some(kver), Some(dir)) => {
+                        if version_matches(kver, version) {
+                            self.externals.push(dir.to_vec());
+                        } else {
+                            log.log(
+                                Level::Info,
+                                at(&msg!(b"external directory did not match ", kver, b"\n")),
+                            );
+                        }
+                        true
+                    }
+                    _ => false,
+                },
+                b"exclude" => {
+                    self.excludes.extend(tokens.map(<[u8]>::to_vec));
+                    true
+                }
+                b"include" | b"make_map_files" => {
+                    log.log(
+                        Level::Info,
+                        at(&msg!(b"command ", cmd, b" not implemented yet\n")),
+                    );
+                    true
+                }
+                _ => false,
+            };
+            if !ok {
+                log.error(at(&msg!(b"ignoring bad line starting with '", cmd, b"'\n")));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn continuation_and_escapes() {
+        let lines = logical_lines(b"a\\\nb\nover 9\\.9\n#x\n\\");
+        assert_eq!(
+            lines,
+            vec![
+                (b"ab".to_vec(), 2),
+                (b"over 9.9".to_vec(), 3),
+                (b"#x".to_vec(), 4),
+                (b"".to_vec(), 5)
+            ]
+        );
+        assert_eq!(logical_lines(b"x"), vec![(b"x".to_vec(), 1)]);
+    }
+
+    #[test]
+    fn versions_match_anywhere() {
+        assert!(version_matches(b"*", b"6.1.0"));
+        assert!(version_matches(b"5.*", b"6.1.0-57-amd64"));
+        assert!(version_matches(b"4.4..*", b"4.4.4"));
+        assert!(!version_matches(b"^5", b"6.1.0"));
+        assert!(!version_matches(b"(", b"6.1.0"));
+    }
+
+    #[test]
+    fn directives() {
+        let mut log = Log::default();
+        let mut c = Config::default();
+        c.parse(
+            b"f.conf",
+            b"search updates built-in\noverride a-b * extra\nexternal 6 /ext\nexclude x y\n bogus\noverride a\n",
+            b"6.1",
+            &mut log,
+        );
+        assert_eq!(
+            c.search,
+            vec![SearchEntry::Dir(b"updates".to_vec()), SearchEntry::BuiltIn]
+        );
+        assert_eq!(c.overrides, vec![b"extra/a-b".to_vec()]);
+        assert_eq!(c.externals, vec![b"/ext".to_vec()]);
+        assert_eq!(c.excludes, vec![b"x".to_vec(), b"y".to_vec()]);
+        let texts: Vec<_> = log
+            .diags
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.text).into_owned())
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                "f.conf:5: ignoring bad line starting with 'bogus'\n",
+                "f.conf:6: ignoring bad line starting with 'override'\n"
+            ]
+        );
     }
 }

@@ -23,6 +23,7 @@ pub mod module;
 pub mod order;
 pub mod output;
 pub mod publish;
+pub mod quick;
 
 use diag::{Fatal, Level, Log, strerror};
 use rayon::prelude::*;
@@ -52,25 +53,8 @@ pub struct Outcome {
 }
 
 /// The kernel release (`uname -r`).
-fn uname_release() -> Result<Vec<u8>, Fatal> {
-    // SAFETY-free: libc::uname fills a caller-owned struct.
-    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `u` is a valid, writable utsname.
-    if unsafe { libc::uname(&mut u) } != 0 {
-        let e = std::io::Error::last_os_error();
-        return Err(Fatal::new(msg!(
-            b"uname() failed: ",
-            strerror(diag::errno_of(&e)),
-            b"\n"
-        )));
-    }
-    let bytes: Vec<u8> = u
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
-    Ok(bytes)
+fn uname_release() -> Vec<u8> {
+    rustix::system::uname().release().to_bytes().to_vec()
 }
 
 /// Input and output directories (spec §1.3).
@@ -139,10 +123,17 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
             }
             v.clone()
         }
-        None => uname_release()?,
+        None => uname_release(),
     };
     let dirs = dirs(args, &version)?;
     let log = &mut out.log;
+    let mut outdated = false;
+    if args.quick {
+        if quick::up_to_date(&dirs.dirname, log) {
+            return Ok(());
+        }
+        outdated = true;
+    }
     log.set_threshold(match args.verbose {
         0 => Level::Warning,
         1 => Level::Notice,
@@ -163,8 +154,12 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         None
     };
 
-    let config = config::Config::default();
-    let candidates = discover::discover(&dirs.dirname, &config, log)?;
+    let candidates = if args.files.is_empty() || args.all || outdated {
+        let config = config::load(&args.config_paths, &version, log);
+        discover::discover(&dirs.dirname, &config, log)?
+    } else {
+        files_mode(&args.files, &dirs.dirname, log)?
+    };
     let order = order::read_modules_order(&dirs.dirname, log);
     let modules = order::module_array(candidates, order.as_deref());
     if modules.len() >= 65535 {
@@ -241,6 +236,69 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         files.push((*name, render(&linked, log)?));
     }
     publish::publish(&dirs.outdirname, &files)
+}
+
+/// Files mode (spec §1.2): the modules named on the command line, no configuration.
+fn files_mode(
+    files: &[Vec<u8>],
+    dirname: &[u8],
+    log: &mut Log,
+) -> Result<Vec<discover::Candidate>, Fatal> {
+    let mut list: Vec<discover::Candidate> = Vec::new();
+    for path in files {
+        if path.first() != Some(&b'/') {
+            return Err(Fatal::new(msg!(path, b": not absolute path.\n")));
+        }
+        if let Err(e) = std::fs::metadata(std::path::Path::new(OsStr::from_bytes(path))) {
+            return Err(Fatal::new(msg!(
+                b"could not create module ",
+                path,
+                b": ",
+                strerror(diag::errno_of(&e)),
+                b"\n"
+            )));
+        }
+        let Some(cand) = discover::Candidate::new(path.clone(), dirname) else {
+            return Err(Fatal::new(msg!(
+                b"could not create module ",
+                path,
+                b": ",
+                strerror(libc::EINVAL),
+                b"\n"
+            )));
+        };
+        if let Some(old) = list.iter().find(|c| c.name == cand.name) {
+            let exists = strerror(libc::EEXIST);
+            if old.path == cand.path {
+                log.error(msg!(b"hash_add_unique ", cand.name, b": ", exists, b"\n"));
+                return Err(Fatal::new(msg!(
+                    b"could not add module ",
+                    path,
+                    b": ",
+                    exists,
+                    b"\n"
+                )));
+            }
+            log.error(msg!(
+                b"kmod_module '",
+                cand.name,
+                b"' already exists with different path: new-path='",
+                path,
+                b"' old-path='",
+                old.path,
+                b"'\n"
+            ));
+            return Err(Fatal::new(msg!(
+                b"could not create module ",
+                path,
+                b": ",
+                exists,
+                b"\n"
+            )));
+        }
+        list.push(cand);
+    }
+    Ok(list)
 }
 
 /// Run the whole program: parse `argv` (without argv\[0\]) and run.

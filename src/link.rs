@@ -95,7 +95,8 @@ pub fn load_system_map(
                 b":",
                 (i + 1).to_string(),
                 b": invalid line: ",
-                line
+                line,
+                b"\n"
             ));
             continue;
         };
@@ -369,7 +370,8 @@ fn remove_root(roots: &mut Vec<usize>, m: usize) {
 /// on hostile graphs grows without bound.
 const CYCLE_STEP_LIMIT: usize = 10_000_000;
 
-/// kmod's cycle report (§5.6), stopping where kmod's walk would never end (§13).
+/// kmod's cycle report (§5.6), not re-entering a cycle that does not contain the root, where
+/// kmod's walk would never end (§13).
 fn report_cycles(modules: &[Candidate], deps: &[Vec<usize>], users: &[usize], log: &mut Log) {
     let n = deps.len();
     let mut roots: Vec<usize> = (0..n).filter(|&i| users[i] > 0).collect();
@@ -412,8 +414,9 @@ fn report_cycles(modules: &[Candidate], deps: &[Vec<usize>], users: &[usize], lo
                 continue;
             }
             if m != root && on_chain(&vertices, parent, m) {
-                // kmod would walk this cycle forever (§5.6): stop here (§13).
-                break 'roots;
+                // kmod would walk this cycle forever (§5.6); we leave it and go on, so the
+                // report also names the cycles kmod never reaches (§13).
+                continue;
             }
             visited[m] = true;
             if deps[m].is_empty() {

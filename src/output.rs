@@ -236,7 +236,7 @@ fn builtin_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     for raw in fgets_lines(&data, 4096) {
         let line = c_str(raw);
         if !line.first().is_some_and(|b| b.is_ascii_alphabetic()) {
-            log.error(msg!(b"Invalid modules.builtin line: ", line));
+            log.error(msg!(b"Invalid modules.builtin line: ", line, b"\n"));
             continue;
         }
         let name = modname(line).unwrap_or_default();
