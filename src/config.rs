@@ -214,13 +214,14 @@ pub fn collect_files(paths: &[Vec<u8>], log: &mut Log) -> Vec<Vec<u8>> {
             }
         }
         for (name, full) in accepted {
-            if files.contains_key(&name) {
-                log.log(
+            match files.entry(name) {
+                std::collections::btree_map::Entry::Occupied(_) => log.log(
                     Level::Debug,
                     msg!(b"Ignoring duplicate config file: ", full, b"\n"),
-                );
-            } else {
-                files.insert(name, full);
+                ),
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    v.insert(full);
+                }
             }
         }
     }
