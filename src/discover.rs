@@ -4,7 +4,7 @@
 use crate::config::{Config, FileRef};
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::msg;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;

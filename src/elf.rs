@@ -8,24 +8,82 @@
 use object::elf::{FileHeader32, FileHeader64};
 use object::read::elf::{FileHeader, SectionHeader, Sym};
 use object::{Endianness, pod};
-use std::borrow::Cow;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Random access to a module image.
 pub trait Source {
     /// The image size in bytes.
     fn size(&self) -> u64;
     /// Read exactly `len` bytes at `offset` (the caller checked the range against `size`).
-    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Cow<'_, [u8]>>;
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Buf<'_>>;
+}
+
+/// Bytes read from a [`Source`]: borrowed from an image in memory, or a pooled buffer.
+pub enum Buf<'a> {
+    /// A slice of an in-memory image.
+    Borrowed(&'a [u8]),
+    /// A buffer from this thread's pool, returned to it when dropped.
+    Pooled(Pooled),
+}
+
+impl std::ops::Deref for Buf<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Buf::Borrowed(b) => b,
+            Buf::Pooled(p) => &p.vec[..p.len],
+        }
+    }
+}
+
+/// A read buffer that goes back to its thread's pool: scanning thousands of modules reuses
+/// a few buffers instead of allocating, zeroing and faulting in fresh pages for each.
+pub struct Pooled {
+    vec: Vec<u8>,
+    len: usize,
+}
+
+/// Buffers kept per thread, and the largest one worth keeping.
+const POOL_BUFFERS: usize = 8;
+const POOL_MAX_BYTES: usize = 64 << 20;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Pooled {
+    /// A buffer of `len` bytes (contents unspecified until filled).
+    fn take(len: usize) -> Pooled {
+        let mut vec = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        if vec.len() < len {
+            vec.resize(len, 0);
+        }
+        Pooled { vec, len }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        let vec = std::mem::take(&mut self.vec);
+        if vec.len() <= POOL_MAX_BYTES {
+            POOL.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < POOL_BUFFERS {
+                    p.push(vec);
+                }
+            });
+        }
+    }
 }
 
 impl Source for [u8] {
     fn size(&self) -> u64 {
         self.len() as u64
     }
-    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Cow<'_, [u8]>> {
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Buf<'_>> {
         let start = usize::try_from(offset).map_err(|_| einval())?;
         let end = start.checked_add(len).ok_or_else(einval)?;
-        self.get(start..end).map(Cow::Borrowed).ok_or_else(einval)
+        self.get(start..end).map(Buf::Borrowed).ok_or_else(einval)
     }
 }
 
@@ -52,17 +110,19 @@ impl Source for FileSource {
     fn size(&self) -> u64 {
         self.size
     }
-    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Cow<'_, [u8]>> {
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Buf<'_>> {
         use std::os::unix::fs::FileExt;
-        let mut buf = vec![0u8; len];
-        self.file.read_exact_at(&mut buf, offset).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                einval()
-            } else {
-                e
-            }
-        })?;
-        Ok(Cow::Owned(buf))
+        let mut buf = Pooled::take(len);
+        self.file
+            .read_exact_at(&mut buf.vec[..len], offset)
+            .map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    einval()
+                } else {
+                    e
+                }
+            })?;
+        Ok(Buf::Pooled(buf))
     }
 }
 
@@ -70,35 +130,44 @@ fn einval() -> std::io::Error {
     std::io::Error::from_raw_os_error(libc::EINVAL)
 }
 
+/// A string of a module, as a range of [`ElfFacts::strings`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Str {
+    start: u32,
+    len: u32,
+}
+
 /// A symbol a module exports, with its CRC.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Export {
     /// The name as found (before any `-P` stripping).
-    pub name: Vec<u8>,
+    pub name: Str,
     /// The CRC (0 without modversions; all-ones when unreadable).
     pub crc: u64,
 }
 
 /// A symbol a module needs.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Import {
     /// The raw name.
-    pub name: Vec<u8>,
+    pub name: Str,
     /// The CRC from `__versions` (0 when absent).
     pub crc: u64,
     /// An `STB_WEAK` reference.
     pub weak: bool,
 }
 
-/// What one module's ELF image yields (spec §4).
+/// What one module's ELF image yields (spec §4): plain data, all strings in one buffer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ElfFacts {
+    /// Every name and value, concatenated; the other fields point into it.
+    pub strings: Vec<u8>,
     /// `alias` values of `.modinfo`, in order.
-    pub aliases: Vec<Vec<u8>>,
+    pub aliases: Vec<Str>,
     /// `softdep` values.
-    pub softdeps: Vec<Vec<u8>>,
+    pub softdeps: Vec<Str>,
     /// `weakdep` values.
-    pub weakdeps: Vec<Vec<u8>>,
+    pub weakdeps: Vec<Str>,
     /// Exports, or the errno that made reading them fail (kmod reports it; ENODATA is silent).
     pub exports: Result<Vec<Export>, i32>,
     /// Imports in kmod's order (§4.5).
@@ -108,12 +177,40 @@ pub struct ElfFacts {
 impl Default for ElfFacts {
     fn default() -> Self {
         ElfFacts {
+            strings: Vec::new(),
             aliases: Vec::new(),
             softdeps: Vec::new(),
             weakdeps: Vec::new(),
             exports: Ok(Vec::new()),
             imports: Vec::new(),
         }
+    }
+}
+
+impl ElfFacts {
+    /// The bytes of a string.
+    pub fn str(&self, s: Str) -> &[u8] {
+        &self.strings[s.start as usize..(s.start + s.len) as usize]
+    }
+
+    /// Store a string.
+    pub fn intern(&mut self, b: &[u8]) -> Str {
+        intern(&mut self.strings, b)
+    }
+
+    /// The `alias` values.
+    pub fn alias_values(&self) -> impl Iterator<Item = &[u8]> {
+        self.aliases.iter().map(|&s| self.str(s))
+    }
+
+    /// The `softdep` values.
+    pub fn softdep_values(&self) -> impl Iterator<Item = &[u8]> {
+        self.softdeps.iter().map(|&s| self.str(s))
+    }
+
+    /// The `weakdep` values.
+    pub fn weakdep_values(&self) -> impl Iterator<Item = &[u8]> {
+        self.weakdeps.iter().map(|&s| self.str(s))
     }
 }
 
@@ -147,7 +244,7 @@ fn io_errno(e: std::io::Error) -> i32 {
 }
 
 /// `.symtab` and `.strtab`, read.
-type SymbolTables<'s> = (Cow<'s, [u8]>, Cow<'s, [u8]>);
+type SymbolTables<'s> = (Buf<'s>, Buf<'s>);
 
 /// A located section: its file range.
 #[derive(Clone, Copy, Debug)]
@@ -159,9 +256,9 @@ struct Sect {
 struct Elf<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> {
     src: &'s S,
     endian: Endianness,
-    sections: Cow<'s, [u8]>,
+    sections: Buf<'s>,
     shnum: usize,
-    shstrtab: Cow<'s, [u8]>,
+    shstrtab: Buf<'s>,
     machine: u16,
     _h: std::marker::PhantomData<H>,
 }
@@ -193,7 +290,7 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             endian,
             sections,
             shnum,
-            shstrtab: Cow::Borrowed(&[][..]),
+            shstrtab: Buf::Borrowed(&[][..]),
             machine: hdr.e_machine(endian).0,
             _h: std::marker::PhantomData,
         };
@@ -226,41 +323,52 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
         (end <= self.src.size()).then_some(Sect { offset, size })
     }
 
-    /// The first section (index 1 up) with exactly this name whose range and name are valid.
-    fn find(&self, name: &[u8]) -> Option<Sect> {
-        (1..self.shnum).find_map(|i| {
-            let h = self.header(i)?;
-            let off = h.sh_name(self.endian) as usize;
-            let rest = self.shstrtab.get(off..)?;
-            let nul = rest.iter().position(|&b| b == 0)?;
-            if &rest[..nul] != name {
-                return None;
+    /// For each name, the first section (index 1 up) with exactly that name whose data range
+    /// and name offset are valid (spec §4.1).
+    fn find_all<const N: usize>(&self, names: [&[u8]; N]) -> [Option<Sect>; N] {
+        let mut found = [None; N];
+        for i in 1..self.shnum {
+            let Some(h) = self.header(i) else { break };
+            let Some(rest) = self.shstrtab.get(h.sh_name(self.endian) as usize..) else {
+                continue;
+            };
+            for (slot, name) in found.iter_mut().zip(names) {
+                if slot.is_none() && rest.starts_with(name) && rest.get(name.len()) == Some(&0) {
+                    *slot = self.section(i);
+                }
             }
-            self.section(i)
-        })
+        }
+        found
     }
 
-    fn read(&self, s: Sect) -> Result<Cow<'s, [u8]>, i32> {
+    fn read(&self, s: Sect) -> Result<Buf<'s>, i32> {
         let len = usize::try_from(s.size).map_err(|_| libc::EINVAL)?;
         self.src.read_at(s.offset, len).map_err(io_errno)
     }
 
     fn facts(&self) -> Result<ElfFacts, i32> {
+        let [modinfo, symtab, strtab, versions, ksymtab] = self.find_all([
+            b".modinfo",
+            b".symtab",
+            b".strtab",
+            b"__versions",
+            b"__ksymtab_strings",
+        ]);
         let mut facts = ElfFacts::default();
-        if let Some(s) = self.find(b".modinfo") {
+        if let Some(s) = modinfo {
             let data = self.read(s)?;
             parse_modinfo(&data, &mut facts);
         }
-        let symtab = match (self.find(b".symtab"), self.find(b".strtab")) {
+        let tables = match (symtab, strtab) {
             (Some(sym), Some(str_)) => Some((self.read(sym)?, self.read(str_)?)),
             _ => None,
         };
-        let versions = match self.find(b"__versions") {
+        let versions = match versions {
             Some(s) if s.size % 64 == 0 => Some(self.read(s)?),
             _ => None,
         };
-        facts.exports = self.exports(symtab.as_ref());
-        facts.imports = self.imports(symtab.as_ref(), versions.as_deref());
+        facts.exports = self.exports(tables.as_ref(), ksymtab, &mut facts.strings);
+        facts.imports = self.imports(tables.as_ref(), versions.as_deref(), &mut facts.strings);
         Ok(facts)
     }
 
@@ -273,14 +381,19 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
     }
 
     /// Exports (§4.3): `__crc_` symbols, else `__ksymtab_strings`.
-    fn exports(&self, symtab: Option<&SymbolTables>) -> Result<Vec<Export>, i32> {
+    fn exports(
+        &self,
+        symtab: Option<&SymbolTables>,
+        ksymtab: Option<Sect>,
+        strings: &mut Vec<u8>,
+    ) -> Result<Vec<Export>, i32> {
         if let Some((symtab, strtab)) = symtab
             && let Some(syms) = self.symbols(symtab)
-            && let Some(found) = self.crc_exports(syms, strtab)?
+            && let Some(found) = self.crc_exports(syms, strtab, strings)?
         {
             return Ok(found);
         }
-        let Some(s) = self.find(b"__ksymtab_strings") else {
+        let Some(s) = ksymtab else {
             return Err(libc::ENODATA);
         };
         let data = self.read(s)?;
@@ -296,29 +409,33 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             .split(|&b| b == 0)
             .filter(|s| !s.is_empty())
             .map(|name| Export {
-                name: name.to_vec(),
+                name: intern(strings, name),
                 crc: 0,
             })
             .collect())
     }
 
     /// `Ok(None)` means: fall back to `__ksymtab_strings`.
-    fn crc_exports(&self, syms: &[H::Sym], strtab: &[u8]) -> Result<Option<Vec<Export>>, i32> {
+    fn crc_exports(
+        &self,
+        syms: &[H::Sym],
+        strtab: &[u8],
+        strings: &mut Vec<u8>,
+    ) -> Result<Option<Vec<Export>>, i32> {
         let mut names = Vec::new();
         for sym in syms.iter().skip(1) {
             let off = sym.st_name(self.endian) as usize;
             if off >= strtab.len() {
                 return Ok(None);
             }
-            let name = cstr(&strtab[off..]);
-            if let Some(exported) = name.strip_prefix(b"__crc_") {
-                names.push((exported, sym));
+            if let Some(exported) = strtab[off..].strip_prefix(b"__crc_") {
+                names.push((cstr(exported), sym));
             }
         }
         if names.is_empty() {
             return Ok(None);
         }
-        let mut cache: Vec<(usize, Option<Cow<[u8]>>)> = Vec::new();
+        let mut cache: Vec<(usize, Option<Buf>)> = Vec::new();
         let mut out = Vec::with_capacity(names.len());
         for (name, sym) in names {
             let shndx = usize::from(sym.st_shndx(self.endian).0);
@@ -350,7 +467,7 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
                 }
             };
             out.push(Export {
-                name: name.to_vec(),
+                name: intern(strings, name),
                 crc,
             });
         }
@@ -358,13 +475,31 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
     }
 
     /// Imports (§4.5): undefined symbols with their `__versions` CRCs, then unused records.
-    fn imports(&self, symtab: Option<&SymbolTables>, versions: Option<&[u8]>) -> Vec<Import> {
+    fn imports(
+        &self,
+        symtab: Option<&SymbolTables>,
+        versions: Option<&[u8]>,
+        strings: &mut Vec<u8>,
+    ) -> Vec<Import> {
+        let mark = strings.len();
+        let found = self.imports_inner(symtab, versions, strings);
+        if found.is_none() {
+            strings.truncate(mark);
+        }
+        found.unwrap_or_default()
+    }
+
+    /// `None` when the whole import list fails (§4.4, §4.5).
+    fn imports_inner(
+        &self,
+        symtab: Option<&SymbolTables>,
+        versions: Option<&[u8]>,
+        strings: &mut Vec<u8>,
+    ) -> Option<Vec<Import>> {
         let Some((symtab, strtab)) = symtab else {
-            return Vec::new();
+            return Some(Vec::new());
         };
-        let Some(syms) = self.symbols(symtab) else {
-            return Vec::new();
-        };
+        let syms = self.symbols(symtab)?;
         let wide = std::mem::size_of::<H>() == std::mem::size_of::<FileHeader64<Endianness>>();
         let records: Vec<(u64, Option<&[u8]>)> = versions
             .map(|v| {
@@ -374,6 +509,14 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             })
             .unwrap_or_default();
         let mut used = vec![false; records.len()];
+        // The first record of each name (kmod looks names up in table order).
+        let mut first: HashMap<&[u8], usize> =
+            HashMap::with_capacity_and_hasher(records.len(), Default::default());
+        for (i, (_, n)) in records.iter().enumerate() {
+            if let Some(n) = n {
+                first.entry(n).or_insert(i);
+            }
+        }
         let machine = self.machine();
         let mut out = Vec::new();
         for sym in syms.iter().skip(1) {
@@ -385,19 +528,19 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             }
             let off = sym.st_name(self.endian) as usize;
             if off >= strtab.len() {
-                return Vec::new();
+                return None;
             }
             let name = cstr(&strtab[off..]);
             if name.is_empty() {
                 continue;
             }
             let mut crc = 0;
-            if let Some(i) = records.iter().position(|(_, n)| *n == Some(name)) {
+            if let Some(&i) = first.get(name) {
                 crc = records[i].0;
                 used[i] = true;
             }
             out.push(Import {
-                name: name.to_vec(),
+                name: intern(strings, name),
                 crc,
                 weak: sym.st_bind() == object::elf::STB_WEAK,
             });
@@ -408,14 +551,14 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             }
             match name {
                 Some(n) => out.push(Import {
-                    name: n.to_vec(),
+                    name: intern(strings, n),
                     crc: *crc,
                     weak: false,
                 }),
-                None => return Vec::new(),
+                None => return None,
             }
         }
-        out
+        Some(out)
     }
 
     fn machine(&self) -> u16 {
@@ -443,9 +586,19 @@ fn version_record(r: &[u8], wide: bool, endian: Endianness) -> (u64, Option<&[u8
     (crc, name.iter().position(|&b| b == 0).map(|n| &name[..n]))
 }
 
+/// Append a string to a module's string buffer.
+fn intern(strings: &mut Vec<u8>, b: &[u8]) -> Str {
+    let start = strings.len() as u32;
+    strings.extend_from_slice(b);
+    Str {
+        start,
+        len: b.len() as u32,
+    }
+}
+
 /// The bytes up to the first NUL (or the end).
 fn cstr(b: &[u8]) -> &[u8] {
-    match b.iter().position(|&c| c == 0) {
+    match memchr::memchr(0, b) {
         Some(n) => &b[..n],
         None => b,
     }
@@ -459,9 +612,18 @@ fn parse_modinfo(data: &[u8], facts: &mut ElfFacts) {
             None => (s, &s[s.len()..]),
         };
         match key {
-            b"alias" => facts.aliases.push(value.to_vec()),
-            b"softdep" => facts.softdeps.push(value.to_vec()),
-            b"weakdep" => facts.weakdeps.push(value.to_vec()),
+            b"alias" => {
+                let v = facts.intern(value);
+                facts.aliases.push(v)
+            }
+            b"softdep" => {
+                let v = facts.intern(value);
+                facts.softdeps.push(v)
+            }
+            b"weakdep" => {
+                let v = facts.intern(value);
+                facts.weakdeps.push(v)
+            }
             _ => {}
         }
     }

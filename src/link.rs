@@ -7,7 +7,7 @@ use crate::elf::ElfFacts;
 use crate::hash::{SYMBOL_BUCKETS, hash_order_indices};
 use crate::msg;
 use crate::order::{c_str, fgets_lines};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A symbol the kernel itself provides (from `-E` or `-F`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -211,7 +211,7 @@ pub fn link(
     stdout: &mut Vec<u8>,
 ) -> Result<Graph, Fatal> {
     let n = modules.len();
-    let mut table: HashMap<&[u8], SymEntry> = HashMap::new();
+    let mut table: HashMap<&[u8], SymEntry> = HashMap::default();
     if let Some(kernel) = &opts.kernel {
         for s in kernel {
             table.insert(
@@ -230,10 +230,12 @@ pub fn link(
         }
     }
     for (i, f) in facts.iter().enumerate() {
-        if let Some(Ok(exports)) = f.map(|f| &f.exports) {
+        if let Some(f) = f
+            && let Ok(exports) = &f.exports
+        {
             for e in exports {
                 table.insert(
-                    strip_prefix(&e.name, opts.prefix),
+                    strip_prefix(f.str(e.name), opts.prefix),
                     SymEntry {
                         owner: Some(i),
                         crc: e.crc,
@@ -247,16 +249,12 @@ pub fn link(
     for (i, f) in facts.iter().enumerate() {
         let Some(f) = f else { continue };
         for imp in &f.imports {
-            let name = imp.name.strip_prefix(b".").unwrap_or(&imp.name);
+            let raw = f.str(imp.name);
+            let name = raw.strip_prefix(b".").unwrap_or(raw);
             let name = strip_prefix(name, opts.prefix);
             let Some(sym) = table.get(name) else {
                 if opts.errsyms && !imp.weak {
-                    log.warning(msg!(
-                        modules[i].path,
-                        b" needs unknown symbol ",
-                        imp.name,
-                        b"\n"
-                    ));
+                    log.warning(msg!(modules[i].path, b" needs unknown symbol ", raw, b"\n"));
                 }
                 continue;
             };
@@ -264,7 +262,7 @@ pub fn link(
                 log.warning(msg!(
                     modules[i].path,
                     b" disagrees about version of symbol ",
-                    imp.name,
+                    raw,
                     b"\n"
                 ));
             }

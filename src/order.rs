@@ -4,7 +4,7 @@ use crate::diag::{Log, errno_of, strerror};
 use crate::discover::Candidate;
 use crate::hash::{MODULE_BUCKETS, hash_order_indices};
 use crate::msg;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Split a file into lines as C's `fgets` with a buffer of `size` bytes does: each piece ends
 /// after a newline, after `size - 1` bytes, or at the end of the file.
@@ -81,7 +81,8 @@ pub fn module_array(cands: Vec<Candidate>, order: Option<&[Vec<u8>]>) -> Vec<Can
         .map(|i| slots[i].take().expect("each index once"))
         .collect();
     if let Some(lines) = order {
-        let mut rank: HashMap<&[u8], usize> = HashMap::with_capacity(lines.len());
+        let mut rank: HashMap<&[u8], usize> =
+            HashMap::with_capacity_and_hasher(lines.len(), Default::default());
         for (i, l) in lines.iter().enumerate() {
             rank.entry(l.as_slice()).or_insert(i);
         }

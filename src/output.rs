@@ -107,10 +107,7 @@ fn dep_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
 fn alias(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
     for (i, m) in l.modules.iter().enumerate() {
-        for a in facts(l, i)
-            .map(|f| f.aliases.as_slice())
-            .unwrap_or_default()
-        {
+        for a in facts(l, i).into_iter().flat_map(|f| f.alias_values()) {
             out.extend_from_slice(&msg!(b"alias ", a, b" ", m.name, b"\n"));
         }
     }
@@ -120,10 +117,7 @@ fn alias(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
 fn alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut idx = IndexBuilder::new();
     for (i, m) in l.modules.iter().enumerate() {
-        for a in facts(l, i)
-            .map(|f| f.aliases.as_slice())
-            .unwrap_or_default()
-        {
+        for a in facts(l, i).into_iter().flat_map(|f| f.alias_values()) {
             let Some(key) = normalize_alias(a) else {
                 log.warning(msg!(b"Unmatched bracket in ", a, b"\n"));
                 continue;
@@ -143,10 +137,7 @@ fn alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
 fn softdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
     for (i, m) in l.modules.iter().enumerate() {
-        for v in facts(l, i)
-            .map(|f| f.softdeps.as_slice())
-            .unwrap_or_default()
-        {
+        for v in facts(l, i).into_iter().flat_map(|f| f.softdep_values()) {
             out.extend_from_slice(&msg!(b"softdep ", m.name, b" ", v, b"\n"));
         }
     }
@@ -156,10 +147,7 @@ fn softdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
 fn weakdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = b"# Weak dependencies extracted from modules themselves.\n".to_vec();
     for (i, m) in l.modules.iter().enumerate() {
-        for v in facts(l, i)
-            .map(|f| f.weakdeps.as_slice())
-            .unwrap_or_default()
-        {
+        for v in facts(l, i).into_iter().flat_map(|f| f.weakdep_values()) {
             out.extend_from_slice(&msg!(b"weakdep ", m.name, b" ", v, b"\n"));
         }
     }
@@ -357,10 +345,7 @@ fn devname(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     for (i, m) in l.modules.iter().enumerate() {
         let mut dev: Option<&[u8]> = None;
         let mut kind: Option<(u8, u32, u32)> = None;
-        for a in facts(l, i)
-            .map(|f| f.aliases.as_slice())
-            .unwrap_or_default()
-        {
+        for a in facts(l, i).into_iter().flat_map(|f| f.alias_values()) {
             if let Some(name) = a.strip_prefix(b"devname:") {
                 dev = Some(name);
             } else if let Some((ma, mi)) = major_minor(a, b"char-major-") {
