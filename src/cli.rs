@@ -49,6 +49,8 @@ pub enum OptId {
     Version,
     /// `-h`
     Help,
+    /// `-j N` (an addition: threads for reading modules)
+    Jobs,
 }
 
 /// One row of the option table.
@@ -189,6 +191,16 @@ pub const OPTIONS: &[OptSpec] = &[
         id: OptId::Help,
         arg_name: "",
         help: "show this help",
+    },
+    // Additions of this implementation come after kmod's options, so that getopt's
+    // ambiguity messages list kmod's names first and in kmod's order.
+    OptSpec {
+        short: b'j',
+        long: &["jobs"],
+        has_arg: HasArg::Required,
+        id: OptId::Jobs,
+        arg_name: "N",
+        help: "Read modules on N threads (default: all cores)",
     },
 ];
 
@@ -391,6 +403,8 @@ pub struct Args {
     pub version: Option<Vec<u8>>,
     /// Module files (files mode).
     pub files: Vec<Vec<u8>>,
+    /// `-j N`: threads for reading modules (`None`: one per core).
+    pub jobs: Option<usize>,
 }
 
 /// What to do after parsing.
@@ -490,6 +504,22 @@ pub fn parse_command(argv: &[OsString]) -> Command {
                 out.symbol_prefix = Some(val[0]);
             }
             OptId::Warn => out.warn = true,
+            OptId::Jobs => match std::str::from_utf8(&val)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+            {
+                Some(n) if n > 0 => out.jobs = Some(n),
+                _ => {
+                    return Command::Fail(Diag {
+                        level: Some(Level::Fatal),
+                        text: crate::msg!(
+                            b"-j needs a positive number of threads, not '",
+                            val,
+                            b"'\n"
+                        ),
+                    });
+                }
+            },
             OptId::Version => return Command::Version,
             OptId::Help => return Command::Help,
         }
@@ -547,7 +577,12 @@ pub fn help_text(prog: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        format!("\t-{}, {:<18} {}\n", o.short as char, long, o.help)
+        format!(
+            "\t-{}, {:<24} {}\n",
+            o.short as char,
+            long,
+            o.help.replace("/lib/modules", crate::DEFAULT_MODULE_DIR)
+        )
     };
     for o in OPTIONS.iter().filter(|o| !distro.contains(&o.id)) {
         s.push_str(&line(o));

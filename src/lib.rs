@@ -170,10 +170,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         )));
     }
 
-    let scanned: Vec<module::Scanned> = modules
-        .par_iter()
-        .map(|m| module::scan_path(&m.path))
-        .collect();
+    let scanned = scan_all(&modules, args.jobs);
     let mut facts = Vec::with_capacity(modules.len());
     for (m, s) in modules.iter().zip(&scanned) {
         match s {
@@ -236,6 +233,21 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         files.push((*name, render(&linked, log)?));
     }
     publish::publish(&dirs.outdirname, &files)
+}
+
+/// Read every module, in parallel on `jobs` threads (default: one per core); the results
+/// come back in the module array's order whatever the scheduling.
+pub fn scan_all(modules: &[discover::Candidate], jobs: Option<usize>) -> Vec<module::Scanned> {
+    let scan = || -> Vec<module::Scanned> {
+        modules
+            .par_iter()
+            .map(|m| module::scan_path(&m.path))
+            .collect()
+    };
+    match jobs.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()) {
+        Some(Ok(pool)) => pool.install(scan),
+        _ => scan(),
+    }
 }
 
 /// Files mode (spec §1.2): the modules named on the command line, no configuration.

@@ -32,8 +32,9 @@ unsafe extern "C" {
     static mut opterr: c_int;
 }
 
-/// kmod 34.2's short option string; also checked against the table.
-const SHORTOPTS: &str = "aAb:m:o:C:E:F:evnP:wVh";
+/// kmod 34.2's short option string followed by our additions (`-j`); also checked against
+/// the table.
+const SHORTOPTS: &str = "aAb:m:o:C:E:F:evnP:wVhj:";
 
 /// The program name given to glibc as argv\[0\] (it prefixes its messages with it).
 const ARGV0: &[u8] = b"depmod";
