@@ -14,19 +14,8 @@ fn os(p: &[u8]) -> &std::path::Path {
 /// Whether the indexes in `dirname` are up to date: no module file (in whole seconds) is
 /// newer than `modules.dep`. Errors are reported and count as outdated.
 pub fn up_to_date(dirname: &[u8], log: &mut Log) -> bool {
-    let dep = match std::fs::metadata(os(&msg!(dirname, b"/modules.dep"))) {
-        Ok(m) => m.mtime(),
-        Err(e) => {
-            log.error(msg!(
-                b"could not fstatat(",
-                dirname,
-                b", modules.dep): ",
-                strerror(errno_of(&e)),
-                b"\n"
-            ));
-            return false;
-        }
-    };
+    // kmod opens the directory first and stats modules.dep relative to it: a missing
+    // directory gives only the "could not open directory" error.
     let rd = match std::fs::read_dir(os(dirname)) {
         Ok(rd) => rd,
         Err(e) => {
@@ -34,6 +23,19 @@ pub fn up_to_date(dirname: &[u8], log: &mut Log) -> bool {
                 b"could not open directory ",
                 dirname,
                 b": ",
+                strerror(errno_of(&e)),
+                b"\n"
+            ));
+            return false;
+        }
+    };
+    let dep = match std::fs::metadata(os(&msg!(dirname, b"/modules.dep"))) {
+        Ok(m) => m.mtime(),
+        Err(e) => {
+            log.error(msg!(
+                b"could not fstatat(",
+                dirname,
+                b", modules.dep): ",
                 strerror(errno_of(&e)),
                 b"\n"
             ));
@@ -118,4 +120,43 @@ fn newer_in(
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(log: &Log) -> Vec<String> {
+        log.diags
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.text).into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn missing_directory_is_one_error() {
+        let mut log = Log::default();
+        assert!(!up_to_date(b"/nonexistent/depmod-quick/9.9", &mut log));
+        assert_eq!(
+            texts(&log),
+            vec![
+                "could not open directory /nonexistent/depmod-quick/9.9: No such file or directory\n"
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_modules_dep() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().as_os_str().as_bytes();
+        let mut log = Log::default();
+        assert!(!up_to_date(d, &mut log));
+        assert_eq!(
+            texts(&log),
+            vec![format!(
+                "could not fstatat({}, modules.dep): No such file or directory\n",
+                dir.path().display()
+            )]
+        );
+    }
 }
