@@ -179,8 +179,25 @@ pub fn errno_of(err: &std::io::Error) -> i32 {
 macro_rules! msg {
     ($($part:expr),* $(,)?) => {{
         let mut v: Vec<u8> = Vec::new();
-        $( v.extend_from_slice(AsRef::<[u8]>::as_ref(&$part)); )*
+        $crate::put!(v, $($part),*);
         v
+    }};
+}
+
+/// Append byte pieces to a `Vec<u8>`, reserving their total length once.
+#[macro_export]
+macro_rules! put {
+    ($out:expr, $($part:expr),* $(,)?) => {{
+        // Temporaries in a match scrutinee live until the end of the match.
+        match [$(AsRef::<[u8]>::as_ref(&$part)),*] {
+            parts => {
+                let out: &mut Vec<u8> = &mut $out;
+                out.reserve(parts.iter().map(|p| p.len()).sum());
+                for p in parts {
+                    out.extend_from_slice(p);
+                }
+            }
+        }
     }};
 }
 

@@ -243,9 +243,6 @@ fn io_errno(e: std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(libc::EIO)
 }
 
-/// `.symtab` and `.strtab`, read.
-type SymbolTables<'s> = (Buf<'s>, Buf<'s>);
-
 /// A located section: its file range.
 #[derive(Clone, Copy, Debug)]
 struct Sect {
@@ -367,9 +364,57 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             Some(s) if s.size % 64 == 0 => Some(self.read(s)?),
             _ => None,
         };
-        facts.exports = self.exports(tables.as_ref(), ksymtab, &mut facts.strings);
-        facts.imports = self.imports(tables.as_ref(), versions.as_deref(), &mut facts.strings);
+        let scan = tables
+            .as_ref()
+            .and_then(|(symtab, strtab)| Some(self.scan_symbols(self.symbols(symtab)?, strtab)));
+        facts.exports = self.exports(scan.as_ref(), ksymtab, &mut facts.strings);
+        facts.imports = self.imports(
+            tables.is_some(),
+            scan.as_ref(),
+            versions.as_deref(),
+            &mut facts.strings,
+        );
         Ok(facts)
+    }
+
+    /// One pass over the symbol table (entries 1..n) collecting what both the export and the
+    /// import rules need (§4.3, §4.5).
+    fn scan_symbols<'t>(&self, syms: &'t [H::Sym], strtab: &'t [u8]) -> SymbolScan<'t, H::Sym> {
+        let sparc = matches!(self.machine(), 2 | 43);
+        let mut crcs = Some(Vec::new());
+        let mut undefined = Some(Vec::new());
+        for sym in syms.iter().skip(1) {
+            let off = sym.st_name(self.endian) as usize;
+            let is_undef = sym.st_shndx(self.endian).0 == 0;
+            if off >= strtab.len() {
+                // Any bad name sends exports to the fallback; a bad undefined one (not a
+                // SPARC register) drops all imports.
+                crcs = None;
+                if is_undef && !(sparc && sym.st_type().0 == 13) {
+                    undefined = None;
+                }
+                if undefined.is_none() {
+                    break;
+                }
+                continue;
+            }
+            let name = &strtab[off..];
+            if let Some(list) = crcs.as_mut()
+                && let Some(exported) = name.strip_prefix(b"__crc_")
+            {
+                list.push((cstr(exported), sym));
+            }
+            if is_undef
+                && !(sparc && sym.st_type().0 == 13)
+                && let Some(list) = undefined.as_mut()
+            {
+                let name = cstr(name);
+                if !name.is_empty() {
+                    list.push((name, sym.st_bind() == object::elf::STB_WEAK));
+                }
+            }
+        }
+        SymbolScan { crcs, undefined }
     }
 
     fn symbols<'a>(&self, symtab: &'a [u8]) -> Option<&'a [H::Sym]> {
@@ -383,15 +428,15 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
     /// Exports (§4.3): `__crc_` symbols, else `__ksymtab_strings`.
     fn exports(
         &self,
-        symtab: Option<&SymbolTables>,
+        scan: Option<&SymbolScan<H::Sym>>,
         ksymtab: Option<Sect>,
         strings: &mut Vec<u8>,
     ) -> Result<Vec<Export>, i32> {
-        if let Some((symtab, strtab)) = symtab
-            && let Some(syms) = self.symbols(symtab)
-            && let Some(found) = self.crc_exports(syms, strtab, strings)?
+        if let Some(scan) = scan
+            && let Some(crcs) = &scan.crcs
+            && !crcs.is_empty()
         {
-            return Ok(found);
+            return self.crc_exports(crcs, strings);
         }
         let Some(s) = ksymtab else {
             return Err(libc::ENODATA);
@@ -415,29 +460,15 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             .collect())
     }
 
-    /// `Ok(None)` means: fall back to `__ksymtab_strings`.
+    /// The exports named by `__crc_` symbols, with their CRCs.
     fn crc_exports(
         &self,
-        syms: &[H::Sym],
-        strtab: &[u8],
+        names: &[(&[u8], &H::Sym)],
         strings: &mut Vec<u8>,
-    ) -> Result<Option<Vec<Export>>, i32> {
-        let mut names = Vec::new();
-        for sym in syms.iter().skip(1) {
-            let off = sym.st_name(self.endian) as usize;
-            if off >= strtab.len() {
-                return Ok(None);
-            }
-            if let Some(exported) = strtab[off..].strip_prefix(b"__crc_") {
-                names.push((cstr(exported), sym));
-            }
-        }
-        if names.is_empty() {
-            return Ok(None);
-        }
+    ) -> Result<Vec<Export>, i32> {
         let mut cache: Vec<(usize, Option<Buf>)> = Vec::new();
         let mut out = Vec::with_capacity(names.len());
-        for (name, sym) in names {
+        for &(name, sym) in names {
             let shndx = usize::from(sym.st_shndx(self.endian).0);
             let value: u64 = sym.st_value(self.endian).into();
             let crc = if shndx == 0 || shndx == 0xfff1 {
@@ -471,18 +502,24 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
                 crc,
             });
         }
-        Ok(Some(out))
+        Ok(out)
     }
 
     /// Imports (§4.5): undefined symbols with their `__versions` CRCs, then unused records.
     fn imports(
         &self,
-        symtab: Option<&SymbolTables>,
+        has_tables: bool,
+        scan: Option<&SymbolScan<H::Sym>>,
         versions: Option<&[u8]>,
         strings: &mut Vec<u8>,
     ) -> Vec<Import> {
+        if !has_tables {
+            return Vec::new();
+        }
         let mark = strings.len();
-        let found = self.imports_inner(symtab, versions, strings);
+        let found = scan
+            .and_then(|s| s.undefined.as_deref())
+            .and_then(|undefined| self.imports_inner(undefined, versions, strings));
         if found.is_none() {
             strings.truncate(mark);
         }
@@ -492,14 +529,10 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
     /// `None` when the whole import list fails (§4.4, §4.5).
     fn imports_inner(
         &self,
-        symtab: Option<&SymbolTables>,
+        undefined: &[(&[u8], bool)],
         versions: Option<&[u8]>,
         strings: &mut Vec<u8>,
     ) -> Option<Vec<Import>> {
-        let Some((symtab, strtab)) = symtab else {
-            return Some(Vec::new());
-        };
-        let syms = self.symbols(symtab)?;
         let wide = std::mem::size_of::<H>() == std::mem::size_of::<FileHeader64<Endianness>>();
         let records: Vec<(u64, Option<&[u8]>)> = versions
             .map(|v| {
@@ -517,23 +550,8 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
                 first.entry(n).or_insert(i);
             }
         }
-        let machine = self.machine();
-        let mut out = Vec::new();
-        for sym in syms.iter().skip(1) {
-            if sym.st_shndx(self.endian).0 != 0 {
-                continue;
-            }
-            if (machine == 2 || machine == 43) && sym.st_type().0 == 13 {
-                continue;
-            }
-            let off = sym.st_name(self.endian) as usize;
-            if off >= strtab.len() {
-                return None;
-            }
-            let name = cstr(&strtab[off..]);
-            if name.is_empty() {
-                continue;
-            }
+        let mut out = Vec::with_capacity(undefined.len() + records.len());
+        for &(name, weak) in undefined {
             let mut crc = 0;
             if let Some(&i) = first.get(name) {
                 crc = records[i].0;
@@ -542,7 +560,7 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             out.push(Import {
                 name: intern(strings, name),
                 crc,
-                weak: sym.st_bind() == object::elf::STB_WEAK,
+                weak,
             });
         }
         for (i, (crc, name)) in records.iter().enumerate() {
@@ -564,6 +582,14 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
     fn machine(&self) -> u16 {
         self.machine
     }
+}
+
+/// What one pass over a symbol table found.
+struct SymbolScan<'t, S> {
+    /// `__crc_` symbols (exported name, symbol); `None` when a name offset was out of range.
+    crcs: Option<Vec<(&'t [u8], &'t S)>>,
+    /// Undefined symbols (name, weak); `None` when one's name offset was out of range.
+    undefined: Option<Vec<(&'t [u8], bool)>>,
 }
 
 /// One `__versions` record: CRC and the NUL-terminated name (None when the field has no NUL).

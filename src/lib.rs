@@ -154,12 +154,14 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         None
     };
 
+    let clock = Clock::start();
     let candidates = if args.files.is_empty() || args.all || outdated {
         let config = config::load(&args.config_paths, &version, log);
         discover::discover(&dirs.dirname, &config, log)?
     } else {
         files_mode(&args.files, &dirs.dirname, log)?
     };
+    clock.lap(log, "discover");
     let order = order::read_modules_order(&dirs.dirname, log);
     let modules = order::module_array(candidates, order.as_deref());
     if modules.len() >= 65535 {
@@ -170,7 +172,9 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         )));
     }
 
+    clock.lap(log, "order");
     let scanned = scan_all(&modules, args.jobs);
+    clock.lap(log, "scan");
     let mut facts = Vec::with_capacity(modules.len());
     for (m, s) in modules.iter().zip(&scanned) {
         match s {
@@ -212,6 +216,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         verbose: args.verbose > 0,
     };
     let graph = link::link(&modules, &facts, &opts, log, &mut out.stdout)?;
+    clock.lap(log, "link");
     let linked = output::Linked {
         modules: &modules,
         facts: &facts,
@@ -232,7 +237,36 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     for (name, _, render) in output::OUTPUTS {
         files.push((*name, render(&linked, log)?));
     }
-    publish::publish(&dirs.outdirname, &files)
+    clock.lap(log, "render");
+    publish::publish(&dirs.outdirname, &files)?;
+    clock.lap(log, "publish");
+    Ok(())
+}
+
+/// Phase timings, logged at DEBUG level (`-vvv`).
+struct Clock(std::time::Instant, std::cell::Cell<std::time::Instant>);
+
+impl Clock {
+    fn start() -> Self {
+        let now = std::time::Instant::now();
+        Clock(now, std::cell::Cell::new(now))
+    }
+
+    fn lap(&self, log: &mut Log, phase: &str) {
+        if log.enabled(Level::Debug) {
+            let now = std::time::Instant::now();
+            let lap = now - self.1.replace(now);
+            let total = now - self.0;
+            log.log(
+                Level::Debug,
+                format!(
+                    "timing: {phase} {:.1} ms (total {:.1} ms)\n",
+                    lap.as_secs_f64() * 1e3,
+                    total.as_secs_f64() * 1e3
+                ),
+            );
+        }
+    }
 }
 
 /// Read every module, in parallel on `jobs` threads (default: one per core); the results

@@ -6,8 +6,8 @@ use crate::discover::{Candidate, modname};
 use crate::elf::ElfFacts;
 use crate::index::{IndexBuilder, normalize_alias};
 use crate::link::Graph;
-use crate::msg;
 use crate::order::{c_str, fgets_lines};
+use crate::{msg, put};
 
 /// What every renderer reads.
 pub struct Linked<'a> {
@@ -108,7 +108,7 @@ fn alias(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = b"# Aliases extracted from modules themselves.\n".to_vec();
     for (i, m) in l.modules.iter().enumerate() {
         for a in facts(l, i).into_iter().flat_map(|f| f.alias_values()) {
-            out.extend_from_slice(&msg!(b"alias ", a, b" ", m.name, b"\n"));
+            put!(out, b"alias ", a, b" ", m.name, b"\n");
         }
     }
     Ok(out)
@@ -138,7 +138,7 @@ fn softdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = b"# Soft dependencies extracted from modules themselves.\n".to_vec();
     for (i, m) in l.modules.iter().enumerate() {
         for v in facts(l, i).into_iter().flat_map(|f| f.softdep_values()) {
-            out.extend_from_slice(&msg!(b"softdep ", m.name, b" ", v, b"\n"));
+            put!(out, b"softdep ", m.name, b" ", v, b"\n");
         }
     }
     Ok(out)
@@ -148,7 +148,7 @@ fn weakdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = b"# Weak dependencies extracted from modules themselves.\n".to_vec();
     for (i, m) in l.modules.iter().enumerate() {
         for v in facts(l, i).into_iter().flat_map(|f| f.weakdep_values()) {
-            out.extend_from_slice(&msg!(b"weakdep ", m.name, b" ", v, b"\n"));
+            put!(out, b"weakdep ", m.name, b" ", v, b"\n");
         }
     }
     Ok(out)
@@ -157,13 +157,14 @@ fn weakdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
 fn symbols(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = b"# Aliases for symbols, used by symbol_request().\n".to_vec();
     for (name, owner) in &l.graph.symbols {
-        out.extend_from_slice(&msg!(
+        put!(
+            out,
             b"alias symbol:",
             name,
             b" ",
             l.modules[*owner].name,
             b"\n"
-        ));
+        );
     }
     Ok(out)
 }
@@ -363,7 +364,8 @@ fn devname(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
                 if out.is_empty() {
                     out.extend_from_slice(b"# Device nodes to trigger on-demand module loading.\n");
                 }
-                out.extend_from_slice(&msg!(
+                put!(
+                    out,
                     m.name,
                     b" ",
                     dev,
@@ -371,7 +373,7 @@ fn devname(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
                     [t],
                     format!("{ma}:{mi}"),
                     b"\n"
-                ));
+                );
             }
             None => log.error(msg!(
                 b"Module '",
