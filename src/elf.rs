@@ -100,6 +100,21 @@ impl FileSource {
         FileSource { file, size }
     }
 
+    /// Read the whole file into a pooled buffer (one system call for a small module).
+    pub fn read_all(&self) -> std::io::Result<Buf<'static>> {
+        use std::os::unix::fs::FileExt;
+        let len = usize::try_from(self.size).map_err(|_| einval())?;
+        let mut buf = Pooled::take(len);
+        self.file.read_exact_at(&mut buf.vec[..len], 0).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                einval()
+            } else {
+                e
+            }
+        })?;
+        Ok(Buf::Pooled(buf))
+    }
+
     /// Give the file back (to read it as a stream).
     pub fn into_file(self) -> std::fs::File {
         self.file

@@ -9,6 +9,10 @@ use std::os::unix::ffi::OsStrExt;
 /// Debian's kernels is about 19 MiB), so that a hostile stream cannot exhaust memory.
 pub const MAX_DECOMPRESSED: u64 = 1 << 30;
 
+/// Modules up to this size are read whole with one system call; larger ones section by
+/// section (most of a big module is code that depmod never looks at).
+pub const WHOLE_READ_MAX: u64 = 64 << 10;
+
 /// Why a module could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadError {
@@ -74,6 +78,10 @@ pub fn scan_path(path: &[u8]) -> Scanned {
     let kind = compression_of(&magic);
     drop(magic);
     if kind == Compression::None {
+        if size <= WHOLE_READ_MAX {
+            let data = src.read_all().map_err(|e| LoadError::errno(crate::diag::errno_of(&e)))?;
+            return elf::read_facts(&*data).map_err(LoadError::errno);
+        }
         return elf::read_facts(&src).map_err(LoadError::errno);
     }
     let data = decompress(kind, src.into_file())?;
