@@ -5,9 +5,10 @@ use crate::config::{Config, FileRef};
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::msg;
 use rustc_hash::FxHashMap as HashMap;
+use rustix::fs::{self, AtFlags, Dir, FileType, Mode, OFlags};
 use std::ffi::OsStr;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
 
 /// A module file chosen for its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,25 +89,49 @@ pub fn is_module_name(name: &[u8]) -> bool {
         .any(|ext| name.len() > ext.len() && name.ends_with(ext))
 }
 
+/// kmod's `PATH_MAX`: a module path this long cannot be `stat`ed (`ENAMETOOLONG`).
+pub(crate) const PATH_MAX: usize = 4096;
+
 /// The registry of chosen files, keyed by module name.
 #[derive(Default)]
 struct Registry {
-    list: Vec<Candidate>,
+    /// Chosen files; `None` where a module was dropped.
+    list: Vec<Option<Candidate>>,
     by_name: HashMap<Vec<u8>, usize>,
 }
 
 impl Registry {
-    fn add(&mut self, cand: Candidate, config: &Config) {
-        match self.by_name.get(&cand.name) {
+    fn add(&mut self, cand: Candidate, config: &Config, log: &mut Log) {
+        let old = self.by_name.get(&cand.name).copied();
+        if let Some(i) = old
+            && let Some(o) = &self.list[i]
+            && config.keep_old(cand.file_ref(), o.file_ref())
+        {
+            return;
+        }
+        if cand.path.len() >= PATH_MAX {
+            // kmod drops the old module, then fails to create the new one (its `stat` of the
+            // path fails): the name disappears.
+            if let Some(i) = old {
+                self.list[i] = None;
+                self.by_name.remove(&cand.name);
+            }
+            let err = strerror(libc::ENAMETOOLONG);
+            log.error(msg!(
+                b"could not create module ",
+                cand.path,
+                b": ",
+                err,
+                b"\n"
+            ));
+            log.error(msg!(b"failed ", cand.path, b": ", err, b"\n"));
+            return;
+        }
+        match old {
+            Some(i) => self.list[i] = Some(cand),
             None => {
                 self.by_name.insert(cand.name.clone(), self.list.len());
-                self.list.push(cand);
-            }
-            Some(&i) => {
-                let old = &self.list[i];
-                if !config.keep_old(cand.file_ref(), old.file_ref()) {
-                    self.list[i] = cand;
-                }
+                self.list.push(Some(cand));
             }
         }
     }
@@ -141,7 +166,7 @@ pub fn discover(dirname: &[u8], config: &Config, log: &mut Log) -> Result<Vec<Ca
                 .error(msg!(b"could not open directory ", ext, b": ", err, b"\n"));
         }
     }
-    Ok(reg.list)
+    Ok(reg.list.into_iter().flatten().collect())
 }
 
 struct Walker<'a> {
@@ -152,16 +177,34 @@ struct Walker<'a> {
     ancestors: Vec<(u64, u64)>,
 }
 
-fn os(p: &[u8]) -> &std::path::Path {
-    std::path::Path::new(OsStr::from_bytes(p))
+/// Open a directory the way kmod's `opendir` does. The walk keeps one descriptor open per
+/// directory level, as kmod does, so the descriptor numbers that kmod prints in its messages
+/// (`fstatat(<fd>, <name>)`, `openat(<fd>, ...)`) come out the same.
+pub(crate) fn open_dir(path: &[u8]) -> std::io::Result<OwnedFd> {
+    Ok(fs::open(
+        OsStr::from_bytes(path),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NONBLOCK | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
+/// The raw number of a directory stream's descriptor (kmod's `dirfd`), for messages.
+pub(crate) fn dir_fd(d: &Dir) -> i32 {
+    d.fd().map_or(-1, |f| f.as_raw_fd())
+}
+
+/// The file type of a `stat` result.
+fn stat_type(st: &fs::Stat) -> FileType {
+    FileType::from_raw_mode(st.st_mode)
 }
 
 impl Walker<'_> {
     fn walk_top(&mut self, dir: &[u8]) -> std::io::Result<()> {
-        let meta = std::fs::metadata(os(dir))?;
-        let rd = std::fs::read_dir(os(dir))?;
-        self.ancestors.push((meta.dev(), meta.ino()));
-        self.walk(dir, rd);
+        let fd = open_dir(dir)?;
+        let st = fs::fstat(&fd)?;
+        let d = Dir::new(fd)?;
+        self.ancestors.push((st.st_dev, st.st_ino));
+        self.walk(dir, d);
         self.ancestors.pop();
         Ok(())
     }
@@ -170,8 +213,9 @@ impl Walker<'_> {
         name == b"build" || name == b"source" || self.config.excludes.iter().any(|e| e == name)
     }
 
-    fn walk(&mut self, dir: &[u8], rd: std::fs::ReadDir) {
-        for entry in rd {
+    fn walk(&mut self, dir: &[u8], mut d: Dir) {
+        let dfd = dir_fd(&d);
+        while let Some(entry) = d.read() {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -179,117 +223,106 @@ impl Walker<'_> {
                         b"readdir(",
                         dir,
                         b"): ",
-                        strerror(errno_of(&e)),
+                        strerror(e.raw_os_error()),
                         b"\n"
                     ));
                     break;
                 }
             };
-            let fname = entry.file_name();
-            let name = fname.as_bytes();
-            if self.skipped(name) {
+            let cname = entry.file_name();
+            let name = cname.to_bytes();
+            if name == b"." || name == b".." || self.skipped(name) {
                 continue;
             }
             let path = msg!(dir, b"/", name);
-            let ft = match entry.file_type() {
-                Ok(t) => t,
-                Err(e) => {
-                    self.log.error(msg!(
-                        b"fstatat(",
-                        dir,
-                        b", ",
-                        name,
-                        b"): ",
-                        strerror(errno_of(&e)),
-                        b"\n"
-                    ));
-                    continue;
-                }
-            };
-            let (is_file, is_dir, meta) = if ft.is_file() {
-                (true, false, None)
-            } else if ft.is_dir() {
-                (false, true, None)
-            } else {
-                match std::fs::metadata(os(&path)) {
-                    Ok(m) => (m.is_file(), m.is_dir(), Some(m)),
+            let Ok(dirfd) = d.fd() else { continue };
+            let (ft, mode) = match entry.file_type() {
+                t @ (FileType::RegularFile | FileType::Directory) => (t, 0),
+                _ => match fs::statat(dirfd, cname, AtFlags::empty()) {
+                    Ok(st) => (stat_type(&st), st.st_mode & libc::S_IFMT),
                     Err(e) => {
                         self.log.error(msg!(
                             b"fstatat(",
-                            dir,
+                            dfd.to_string(),
                             b", ",
                             name,
                             b"): ",
-                            strerror(errno_of(&e)),
+                            strerror(e.raw_os_error()),
                             b"\n"
                         ));
                         continue;
                     }
-                }
+                },
             };
-            if is_file {
-                if is_module_name(name)
-                    && let Some(c) = Candidate::new(path, self.dirname)
-                {
-                    self.reg.add(c, self.config);
-                }
-            } else if is_dir {
-                let meta = match meta.map_or_else(|| std::fs::metadata(os(&path)), Ok) {
-                    Ok(m) => m,
-                    Err(e) => {
-                        self.log.error(msg!(
-                            b"fstatat(",
-                            dir,
-                            b", ",
-                            name,
-                            b"): ",
-                            strerror(errno_of(&e)),
-                            b"\n"
-                        ));
-                        continue;
+            match ft {
+                FileType::RegularFile => {
+                    if is_module_name(name)
+                        && let Some(c) = Candidate::new(path, self.dirname)
+                    {
+                        self.reg.add(c, self.config, self.log);
                     }
-                };
-                let id = (meta.dev(), meta.ino());
-                if self.ancestors.contains(&id) {
-                    // kmod recurses until the OS refuses; we report the loop once (spec §13).
-                    self.log.error(msg!(
-                        b"openat(",
-                        dir,
-                        b", ",
-                        name,
-                        b", O_RDONLY): ",
-                        strerror(libc::ELOOP),
-                        b"\n"
-                    ));
-                    continue;
                 }
-                match std::fs::read_dir(os(&path)) {
-                    Ok(rd) => {
-                        self.ancestors.push(id);
-                        self.walk(&path, rd);
-                        self.ancestors.pop();
-                    }
-                    Err(e) => {
-                        self.log.error(msg!(
+                FileType::Directory => {
+                    let openat_error = |errno: i32| {
+                        msg!(
                             b"openat(",
-                            dir,
+                            dfd.to_string(),
                             b", ",
                             name,
                             b", O_RDONLY): ",
-                            strerror(errno_of(&e)),
+                            strerror(errno),
                             b"\n"
-                        ));
+                        )
+                    };
+                    let sub = match fs::openat(
+                        dirfd,
+                        cname,
+                        OFlags::RDONLY | OFlags::CLOEXEC,
+                        Mode::empty(),
+                    ) {
+                        Ok(fd) => fd,
+                        Err(e) => {
+                            self.log.error(openat_error(e.raw_os_error()));
+                            continue;
+                        }
+                    };
+                    let id = match fs::fstat(&sub) {
+                        Ok(st) => (st.st_dev, st.st_ino),
+                        Err(e) => {
+                            self.log.error(openat_error(e.raw_os_error()));
+                            continue;
+                        }
+                    };
+                    if self.ancestors.contains(&id) {
+                        // kmod recurses until the OS refuses; we report the loop once (spec §13).
+                        self.log.error(openat_error(libc::ELOOP));
+                        continue;
+                    }
+                    let subfd = sub.as_raw_fd();
+                    match Dir::new(sub) {
+                        Ok(subdir) => {
+                            self.ancestors.push(id);
+                            self.walk(&path, subdir);
+                            self.ancestors.pop();
+                        }
+                        Err(e) => self.log.error(msg!(
+                            b"fdopendir(",
+                            subfd.to_string(),
+                            b"): ",
+                            strerror(e.raw_os_error()),
+                            b"\n"
+                        )),
                     }
                 }
-            } else {
-                let mode = meta.map_or(0, |m| m.mode() & libc::S_IFMT);
-                self.log.error(msg!(
-                    b"unsupported file type ",
-                    path,
-                    b": ",
-                    format!("{mode:o}"),
-                    b"\n"
-                ));
+                _ => {
+                    self.log.error(msg!(
+                        b"unsupported file type ",
+                        path,
+                        b": ",
+                        format!("{mode:o}"),
+                        b"\n"
+                    ));
+                }
             }
         }
     }
@@ -298,6 +331,41 @@ impl Walker<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn path_too_long_drops_the_name() {
+        let config = Config::default();
+        let mut log = Log::default();
+        let mut reg = Registry::default();
+        let long = [b"/m/updates/".as_slice(), &[b'd'; PATH_MAX], b"/x.ko"].concat();
+        reg.add(
+            Candidate::new(b"/m/kernel/x.ko".to_vec(), b"/m").unwrap(),
+            &config,
+            &mut log,
+        );
+        reg.add(
+            Candidate::new(b"/m/kernel/y.ko".to_vec(), b"/m").unwrap(),
+            &config,
+            &mut log,
+        );
+        // updates/ wins over kernel/: kmod drops kernel/x.ko, then cannot create the new one.
+        reg.add(
+            Candidate::new(long.clone(), b"/m").unwrap(),
+            &config,
+            &mut log,
+        );
+        let kept: Vec<_> = reg.list.iter().flatten().map(|c| c.path.clone()).collect();
+        assert_eq!(kept, vec![b"/m/kernel/y.ko".to_vec()]);
+        assert_eq!(log.diags.len(), 2);
+        assert!(log.diags[1].text.ends_with(b"/x.ko: File name too long\n"));
+        // A later file of that name is registered again.
+        reg.add(
+            Candidate::new(b"/m/extra/x.ko".to_vec(), b"/m").unwrap(),
+            &config,
+            &mut log,
+        );
+        assert_eq!(reg.list.iter().flatten().count(), 2);
+    }
 
     #[test]
     fn modnames() {
