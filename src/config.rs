@@ -274,17 +274,37 @@ pub fn logical_lines(data: &[u8]) -> Vec<(Vec<u8>, usize)> {
 
 /// Whether a configured kernel version (`*` or an extended regular expression matched
 /// anywhere) matches `version` (spec §2.5). An invalid expression never matches.
+///
+/// kmod hands the pattern to the C library's `regcomp(REG_EXTENDED | REG_NOSUB)` and the
+/// version to `regexec`; so do we, to get POSIX's (and GNU's) rules exactly: `\d` is a plain
+/// `d`, `{,2}` is `{0,2}`, `(?i)` is an error, bytes above 0x7f are single characters (neither
+/// program sets a locale).
 pub fn version_matches(pattern: &[u8], version: &[u8]) -> bool {
     if pattern == b"*" {
         return true;
     }
-    let Ok(text) = std::str::from_utf8(pattern) else {
+    let (Ok(pattern), Ok(version)) = (
+        std::ffi::CString::new(pattern),
+        std::ffi::CString::new(version),
+    ) else {
         return false;
     };
-    regex::bytes::RegexBuilder::new(text)
-        .unicode(false)
-        .build()
-        .is_ok_and(|re| re.is_match(version))
+    let mut re = std::mem::MaybeUninit::<libc::regex_t>::uninit();
+    // SAFETY: both strings are NUL-terminated; `re` is used only after regcomp succeeded,
+    // which initialises it, and is freed exactly once.
+    unsafe {
+        if libc::regcomp(
+            re.as_mut_ptr(),
+            pattern.as_ptr(),
+            libc::REG_EXTENDED | libc::REG_NOSUB,
+        ) != 0
+        {
+            return false;
+        }
+        let matched = libc::regexec(re.as_ptr(), version.as_ptr(), 0, std::ptr::null_mut(), 0) == 0;
+        libc::regfree(re.as_mut_ptr());
+        matched
+    }
 }
 
 /// Read the configuration: the `-C` paths, or the default directories when there are none.
@@ -315,7 +335,11 @@ pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Config {
 impl Config {
     /// Apply one configuration file's lines.
     pub fn parse(&mut self, file: &[u8], data: &[u8], version: &[u8], log: &mut Log) {
-        for (line, n) in logical_lines(data) {
+        for (mut line, n) in logical_lines(data) {
+            // kmod reads each logical line as a C string: a NUL byte ends it.
+            if let Some(nul) = line.iter().position(|&b| b == 0) {
+                line.truncate(nul);
+            }
             if line.is_empty() || line[0] == b'#' {
                 continue;
             }
@@ -409,6 +433,39 @@ mod parse_tests {
         assert!(version_matches(b"4.4..*", b"4.4.4"));
         assert!(!version_matches(b"^5", b"6.1.0"));
         assert!(!version_matches(b"(", b"6.1.0"));
+        // POSIX/GNU rules, not Perl-style ones.
+        assert!(!version_matches(b"\\d", b"4.4.4"));
+        assert!(version_matches(b"\\d", b"4.4d"));
+        assert!(version_matches(b"4{,2}", b"4.4.4"));
+        assert!(!version_matches(b"(?i)4", b"4.4.4"));
+        assert!(version_matches(b"\xff*", b"4.4.4"));
+        assert!(version_matches(b"[[:digit:]]\\.", b"4.4.4"));
+        assert!(version_matches(b"(4)\\1", b"44.4"));
+    }
+
+    #[test]
+    fn nul_ends_a_line() {
+        let mut log = Log::default();
+        let mut c = Config::default();
+        c.parse(
+            b"f.conf",
+            b"search extra\0junk\nbo\0gus\n\0search x\noverride a 4\0 extra\n",
+            b"4.4.4",
+            &mut log,
+        );
+        assert_eq!(c.search, vec![SearchEntry::Dir(b"extra".to_vec())]);
+        let texts: Vec<_> = log
+            .diags
+            .iter()
+            .map(|d| String::from_utf8_lossy(&d.text).into_owned())
+            .collect();
+        assert_eq!(
+            texts,
+            vec![
+                "f.conf:2: ignoring bad line starting with 'bo'\n",
+                "f.conf:4: ignoring bad line starting with 'override'\n"
+            ]
+        );
     }
 
     #[test]
