@@ -19,7 +19,8 @@ pub mod tree;
 
 pub use elf::{Arch, CrcMode, Layout, ModuleBuilder, Section, Shndx, Symbol};
 pub use run::{
-    OUTPUTS, Run, argv, compare_runs, compare_with_reference, compare_with_reference_argv, our_bin,
-    reference_bin, reference_or_skip, run_depmod, run_ours, run_reference, standard_argv,
+    OUTPUTS, Run, RunOptions, argv, compare_runs, compare_with_reference,
+    compare_with_reference_argv, compare_with_reference_opts, our_bin, reference_bin,
+    reference_or_skip, run_depmod, run_depmod_with, run_ours, run_reference, standard_argv,
 };
 pub use tree::Tree;

@@ -182,6 +182,31 @@ pub fn run_depmod(
     timeout: Duration,
     label: &str,
 ) -> Run {
+    run_depmod_with(bin, tree, argv, timeout, label, &RunOptions::default())
+}
+
+/// Where and how a run happens, beyond the argument vector.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// Working directory of the run (default: `tree.top()`).
+    pub cwd: Option<PathBuf>,
+    /// Extra environment variables (e.g. `PWD`, which glibc's `get_current_dir_name` and so
+    /// `-b`/`-o` with a relative path look at).
+    pub env: Vec<(OsString, OsString)>,
+    /// The output module directory to read the outputs from (default: `tree.out_moddir()`),
+    /// e.g. `<out>/foobar/<version>` with `-m /foobar`. It must lie under `tree.out_root()`.
+    pub out_moddir: Option<PathBuf>,
+}
+
+/// [`run_depmod`] with a working directory, extra environment and output directory.
+pub fn run_depmod_with(
+    bin: &Path,
+    tree: &Tree,
+    argv: &[OsString],
+    timeout: Duration,
+    label: &str,
+    opts: &RunOptions,
+) -> Run {
     let out_root = tree.out_root();
     if out_root.exists() {
         fs::remove_dir_all(&out_root).expect("clear output root");
@@ -216,7 +241,8 @@ pub fn run_depmod(
     let mut child = cmd
         .arg0("depmod")
         .args(argv)
-        .current_dir(tree.top())
+        .current_dir(opts.cwd.as_deref().unwrap_or(tree.top()))
+        .envs(opts.env.iter().map(|(k, v)| (k, v)))
         .env("LC_ALL", "C")
         .env_remove("LANGUAGE")
         .stdin(Stdio::null())
@@ -240,7 +266,7 @@ pub fn run_depmod(
     let stdout = fs::read(cap_dir.join("stdout")).unwrap_or_default();
     let stderr = fs::read(cap_dir.join("stderr")).unwrap_or_default();
 
-    let out_moddir = tree.out_moddir();
+    let out_moddir = opts.out_moddir.clone().unwrap_or_else(|| tree.out_moddir());
     let mut outputs = BTreeMap::new();
     for name in OUTPUTS {
         outputs.insert(name, fs::read(out_moddir.join(name)).ok());
@@ -389,6 +415,12 @@ pub fn compare_with_reference(tree: &Tree, args: &[&str]) {
 
 /// Like [`compare_with_reference`] with a complete argument vector (without argv[0]).
 pub fn compare_with_reference_argv(tree: &Tree, argv: Vec<OsString>) {
+    compare_with_reference_opts(tree, argv, &RunOptions::default());
+}
+
+/// Like [`compare_with_reference_argv`], both runs made with `opts` (working directory,
+/// environment, output directory).
+pub fn compare_with_reference_opts(tree: &Tree, argv: Vec<OsString>, opts: &RunOptions) {
     let shown: Vec<String> = argv
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
@@ -396,13 +428,13 @@ pub fn compare_with_reference_argv(tree: &Tree, argv: Vec<OsString>) {
     let Some(refbin) = reference_or_skip(&format!("depmod {}", shown.join(" "))) else {
         return;
     };
-    let reference = run_depmod(&refbin, tree, &argv, TIMEOUT, "ref");
+    let reference = run_depmod_with(&refbin, tree, &argv, TIMEOUT, "ref", opts);
     assert!(
         !reference.timed_out,
         "the reference timed out on this tree (test bug?): depmod {}",
         shown.join(" ")
     );
-    let ours = run_depmod(&our_bin(), tree, &argv, TIMEOUT, "ours");
+    let ours = run_depmod_with(&our_bin(), tree, &argv, TIMEOUT, "ours", opts);
     let report = compare_runs(&reference, &ours);
     if !report.is_empty() {
         panic!(
