@@ -31,9 +31,11 @@ pub struct Config {
 /// A module file as the priority rules see it.
 #[derive(Clone, Copy, Debug)]
 pub struct FileRef<'a> {
-    /// The full path as built by the walk.
+    /// The full path: as built by the walk for a new file, as stored for a registered one.
     pub path: &'a [u8],
-    /// The path relative to the module directory, when under it.
+    /// The path relative to the module directory as kmod's priority rules take it: the bytes
+    /// after `<dirname>` plus one, whenever the path starts with `<dirname>` (see
+    /// `discover::file_ref`).
     pub relpath: Option<&'a [u8]>,
     /// The module name.
     pub name: &'a [u8],

@@ -13,7 +13,9 @@ use std::os::unix::ffi::OsStrExt;
 /// A module file chosen for its name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Candidate {
-    /// The path as built by the walk (`<dirname>/<sub>/<file>`), used in messages.
+    /// The module's path, made absolute against the working directory as libkmod does (it
+    /// differs from the walk's path only under a relative external directory): what is read,
+    /// named in messages and written for modules outside the module directory.
     pub path: Vec<u8>,
     /// The path relative to the module directory, when under it (written in the outputs).
     pub relpath: Option<Vec<u8>>,
@@ -33,13 +35,10 @@ impl Candidate {
         })
     }
 
-    /// The view the priority rules take of this file.
-    pub fn file_ref(&self) -> FileRef<'_> {
-        FileRef {
-            path: &self.path,
-            relpath: self.relpath.as_deref(),
-            name: &self.name,
-        }
+    /// The view the priority rules take of this registered file (kmod uses its stored,
+    /// absolute path).
+    pub fn file_ref<'a>(&'a self, dirname: &[u8]) -> FileRef<'a> {
+        file_ref(&self.path, &self.name, dirname)
     }
 
     /// The path written in the outputs: relative when under the module directory.
@@ -52,6 +51,31 @@ impl Candidate {
         let rel = self.relpath.as_deref()?;
         let dir_len = rel.iter().rposition(|&b| b == b'/').map_or(0, |p| p + 1);
         Some(&rel[..(dir_len + self.name.len() + 3).min(rel.len())])
+    }
+}
+
+/// The view the priority rules take of a path (spec §2.4): kmod takes the part after
+/// `<dirname>` plus one byte as the relative path whenever the path merely starts with
+/// `<dirname>`, without checking for a `/` there (so `<dirname>-extra/x.ko` is `extra/x.ko`).
+pub fn file_ref<'a>(path: &'a [u8], name: &'a [u8], dirname: &[u8]) -> FileRef<'a> {
+    let relpath = (path.len() > dirname.len() && path.starts_with(dirname))
+        .then(|| &path[dirname.len() + 1..]);
+    FileRef {
+        path,
+        relpath,
+        name,
+    }
+}
+
+/// `path` made absolute the way libkmod does: verbatim when it starts with `/`, else
+/// `<cwd>/<path>` (`cwd` as glibc's `get_current_dir_name` gives it).
+fn absolute(path: Vec<u8>, cwd: &mut Option<Option<Vec<u8>>>) -> Vec<u8> {
+    if path.first() == Some(&b'/') {
+        return path;
+    }
+    match cwd.get_or_insert_with(crate::cli::current_dir_name) {
+        Some(c) => msg!(c, b"/", path),
+        None => path,
     }
 }
 
@@ -101,14 +125,28 @@ struct Registry {
 }
 
 impl Registry {
-    fn add(&mut self, cand: Candidate, config: &Config, log: &mut Log) {
+    /// Offer a module file found by the walk at `walk_path` (`cand.path` is its absolute
+    /// form). The priority rules see the walk's path for the new file and the stored path for
+    /// the registered one, as in kmod.
+    fn add(
+        &mut self,
+        walk_path: &[u8],
+        cand: Candidate,
+        config: &Config,
+        dirname: &[u8],
+        log: &mut Log,
+    ) {
         let old = self.by_name.get(&cand.name).copied();
         if let Some(i) = old
             && let Some(o) = &self.list[i]
-            && config.keep_old(cand.file_ref(), o.file_ref())
+            && config.keep_old(
+                file_ref(walk_path, &cand.name, dirname),
+                o.file_ref(dirname),
+            )
         {
             return;
         }
+        // libkmod `stat`s the absolute path; one of PATH_MAX bytes or more fails.
         if cand.path.len() >= PATH_MAX {
             // kmod drops the old module, then fails to create the new one (its `stat` of the
             // path fails): the name disappears.
@@ -119,12 +157,12 @@ impl Registry {
             let err = strerror(libc::ENAMETOOLONG);
             log.error(msg!(
                 b"could not create module ",
-                cand.path,
+                walk_path,
                 b": ",
                 err,
                 b"\n"
             ));
-            log.error(msg!(b"failed ", cand.path, b": ", err, b"\n"));
+            log.error(msg!(b"failed ", walk_path, b": ", err, b"\n"));
             return;
         }
         match old {
@@ -146,6 +184,7 @@ pub fn discover(dirname: &[u8], config: &Config, log: &mut Log) -> Result<Vec<Ca
         log,
         reg: &mut reg,
         ancestors: Vec::new(),
+        cwd: None,
     };
     if let Err(e) = walker.walk_top(dirname) {
         let err = strerror(errno_of(&e));
@@ -175,6 +214,8 @@ struct Walker<'a> {
     log: &'a mut Log,
     reg: &'a mut Registry,
     ancestors: Vec<(u64, u64)>,
+    /// The working directory, looked up once when a relative path needs it.
+    cwd: Option<Option<Vec<u8>>>,
 }
 
 /// Open a directory the way kmod's `opendir` does. The walk keeps one descriptor open per
@@ -257,9 +298,10 @@ impl Walker<'_> {
             match ft {
                 FileType::RegularFile => {
                     if is_module_name(name)
-                        && let Some(c) = Candidate::new(path, self.dirname)
+                        && let Some(c) =
+                            Candidate::new(absolute(path.clone(), &mut self.cwd), self.dirname)
                     {
-                        self.reg.add(c, self.config, self.log);
+                        self.reg.add(&path, c, self.config, self.dirname, self.log);
                     }
                 }
                 FileType::Directory => {
@@ -337,34 +379,35 @@ mod tests {
         let config = Config::default();
         let mut log = Log::default();
         let mut reg = Registry::default();
+        let add = |reg: &mut Registry, p: &[u8], log: &mut Log| {
+            let c = Candidate::new(p.to_vec(), b"/m").unwrap();
+            reg.add(p, c, &config, b"/m", log);
+        };
         let long = [b"/m/updates/".as_slice(), &[b'd'; PATH_MAX], b"/x.ko"].concat();
-        reg.add(
-            Candidate::new(b"/m/kernel/x.ko".to_vec(), b"/m").unwrap(),
-            &config,
-            &mut log,
-        );
-        reg.add(
-            Candidate::new(b"/m/kernel/y.ko".to_vec(), b"/m").unwrap(),
-            &config,
-            &mut log,
-        );
+        add(&mut reg, b"/m/kernel/x.ko", &mut log);
+        add(&mut reg, b"/m/kernel/y.ko", &mut log);
         // updates/ wins over kernel/: kmod drops kernel/x.ko, then cannot create the new one.
-        reg.add(
-            Candidate::new(long.clone(), b"/m").unwrap(),
-            &config,
-            &mut log,
-        );
+        add(&mut reg, &long, &mut log);
         let kept: Vec<_> = reg.list.iter().flatten().map(|c| c.path.clone()).collect();
         assert_eq!(kept, vec![b"/m/kernel/y.ko".to_vec()]);
         assert_eq!(log.diags.len(), 2);
         assert!(log.diags[1].text.ends_with(b"/x.ko: File name too long\n"));
         // A later file of that name is registered again.
-        reg.add(
-            Candidate::new(b"/m/extra/x.ko".to_vec(), b"/m").unwrap(),
-            &config,
-            &mut log,
-        );
+        add(&mut reg, b"/m/extra/x.ko", &mut log);
         assert_eq!(reg.list.iter().flatten().count(), 2);
+    }
+
+    #[test]
+    fn priority_view_of_paths() {
+        // kmod does not check for a `/` after the module directory here.
+        let f = file_ref(b"/m/4.4.4-extra/x.ko", b"x", b"/m/4.4.4");
+        assert_eq!(f.relpath, Some(&b"extra/x.ko"[..]));
+        let f = file_ref(b"/m/4.4.4/kernel/x.ko", b"x", b"/m/4.4.4");
+        assert_eq!(f.relpath, Some(&b"kernel/x.ko"[..]));
+        assert_eq!(file_ref(b"rel/x.ko", b"x", b"/m/4.4.4").relpath, None);
+        let mut cwd = Some(Some(b"/cwd".to_vec()));
+        assert_eq!(absolute(b"rel/x.ko".to_vec(), &mut cwd), b"/cwd/rel/x.ko");
+        assert_eq!(absolute(b"/abs/x.ko".to_vec(), &mut cwd), b"/abs/x.ko");
     }
 
     #[test]
