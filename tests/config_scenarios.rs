@@ -570,6 +570,110 @@ fn external_without_search_keyword() {
     compare_with_reference_argv(&t, dm(&t, &[]));
 }
 
+/// External directories that overlap the module directory (itself, a subdirectory, the same
+/// directory through `..` or with a trailing slash, its parent), a relative one (relative to
+/// the working directory, not to `-b`), and one whose own name is excluded (only entries below
+/// the top are checked): modules may be seen twice and get odd relative paths.
+#[test]
+fn external_dirs_overlapping_module_dir() {
+    let t = tree();
+    let md = s(&t.moddir());
+    t.add_module("kernel/a.ko", m());
+    t.add_module("kernel/p.ko", x86().export("psym", 1).build());
+    t.add_module("updates/u.ko", x86().import("psym", None).build());
+    t.top_file("skipme/s.ko", m());
+    t.top_file("rel/r.ko", m());
+    let variants = [
+        md.clone(),
+        format!("{md}/kernel"),
+        format!("{md}/../{KVER}"),
+        format!("{md}/"),
+        s(&t.root().join("lib/modules")),
+        "rel".to_string(),
+        s(&t.top().join("skipme")),
+    ];
+    for ext in variants {
+        conf(
+            &t,
+            "a.conf",
+            &format!("external * {ext}\nexclude skipme\nsearch external updates built-in\n"),
+        );
+        compare_with_reference_argv(&t, dm(&t, &[]));
+    }
+}
+
+/// A relative external directory is walked relative to the working directory; its modules are
+/// written with the absolute path libkmod makes (`$PWD` when it names the working directory),
+/// while the priority rules compare the walk's relative path for a new file and the stored
+/// absolute path for a registered one.
+#[test]
+fn external_relative_dirs() {
+    let t = tree();
+    t.add_module("kernel/r.ko", m());
+    t.add_module("kernel/q.ko", m());
+    t.top_file("rel/r.ko", m());
+    t.top_file("rel/q.ko", m());
+    t.top_file("abs/q.ko", m());
+    let abs = s(&t.top().join("abs"));
+    for text in [
+        "external * rel\nsearch external\n".to_string(),
+        "external * rel\nsearch kernel external\n".to_string(),
+        format!("external * {abs}\nexternal * rel\nsearch external\n"),
+        format!("external * rel\nexternal * {abs}\nsearch external\n"),
+        format!("external * rel\nexternal * {abs}\nsearch built-in external\n"),
+    ] {
+        conf(&t, "a.conf", &text);
+        let r = ours(&t, &dm(&t, &[]));
+        assert!(!r.text("modules.dep").contains("\nrel/"), "{text}");
+        compare_with_reference_argv(&t, dm(&t, &[]));
+    }
+    // Run from a directory reached through a symbolic link, $PWD naming the link.
+    std::os::unix::fs::symlink(t.top(), t.top().join("via")).unwrap();
+    conf(&t, "a.conf", "external * rel\nsearch external\n");
+    let opts = RunOptions {
+        cwd: Some(t.top().join("via")),
+        env: vec![("PWD".into(), t.top().join("via").into_os_string())],
+        ..RunOptions::default()
+    };
+    let r = ours_with(&t, &dm(&t, &[]), &opts);
+    assert!(r.text("modules.dep").contains("/via/rel/r.ko:\n"));
+    compare_with_reference_opts(&t, dm(&t, &[]), &opts);
+    // Working directory = the module directory: `external * kernel` sees kernel/ twice.
+    conf(&t, "a.conf", "external * kernel\nsearch kernel external\n");
+    let opts = RunOptions {
+        cwd: Some(t.moddir()),
+        ..RunOptions::default()
+    };
+    compare_with_reference_opts(&t, dm(&t, &[]), &opts);
+    conf(&t, "a.conf", "external * kernel\nsearch external kernel\n");
+    compare_with_reference_opts(&t, dm(&t, &[]), &opts);
+}
+
+/// kmod takes a path as relative to the module directory whenever it starts with the module
+/// directory's name, without a `/` after it: modules of an external `<dirname>-extra` are seen
+/// as `extra/...` by `search` and `override` (their output path stays absolute).
+#[test]
+fn external_sibling_with_module_dir_prefix() {
+    let t = tree();
+    let sib = format!("{}-extra", s(&t.moddir()));
+    t.add_module("kernel/x.ko", m());
+    t.add_module("kernel/y.ko", m());
+    t.add_module("updates/z.ko", m());
+    t.file(&format!("lib/modules/{KVER}-extra/x.ko"), m());
+    t.file(&format!("lib/modules/{KVER}-extra/y.ko"), m());
+    t.file(&format!("lib/modules/{KVER}-extra/z.ko"), m());
+    conf(
+        &t,
+        "a.conf",
+        &format!("external * {sib}\nsearch extra\noverride z * extra\n"),
+    );
+    let r = ours(&t, &dm(&t, &[]));
+    let dep = r.text("modules.dep");
+    assert!(dep.contains(&format!("{sib}/x.ko:\n")), "{dep}");
+    assert!(dep.contains(&format!("{sib}/z.ko:\n")), "{dep}");
+    compare_with_reference_argv(&t, dm(&t, &[]));
+}
+
 // ---------------------------------------------------------------------------------------------
 // exclude, build, source
 // ---------------------------------------------------------------------------------------------
@@ -689,21 +793,18 @@ fn walk_errors_and_symlinks() {
 fn deep_dirs(base: &Path, levels: usize) {
     use rustix::fs::{FileType, Mode, OFlags, mkdirat, mknodat, open, openat};
     let name = "d".repeat(200);
-    let mut fd = open(base, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()).unwrap();
+    // CLOEXEC everywhere: a descriptor leaked into a depmod started meanwhile by another test
+    // would shift the descriptor numbers in its messages.
+    let dir = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let mut fd = open(base, dir, Mode::empty()).unwrap();
     for i in 1..=levels {
         let dname = format!("{name}{i}");
         mkdirat(&fd, dname.as_str(), Mode::from_raw_mode(0o755)).unwrap();
-        fd = openat(
-            &fd,
-            dname.as_str(),
-            OFlags::RDONLY | OFlags::DIRECTORY,
-            Mode::empty(),
-        )
-        .unwrap();
+        fd = openat(&fd, dname.as_str(), dir, Mode::empty()).unwrap();
         let f = openat(
             &fd,
             format!("m{i}.ko").as_str(),
-            OFlags::WRONLY | OFlags::CREATE,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::CLOEXEC,
             Mode::from_raw_mode(0o644),
         )
         .unwrap();
@@ -985,6 +1086,40 @@ fn config_relative_path_with_slash() {
     compare_with_reference_argv(&t, args);
 }
 
+/// Symbolic links in and as configuration paths: a link to a directory named `x.conf` is a
+/// directory inside a directory, a link to a file is a file (under the link's name), `-C` may
+/// name a link to a file or a linked directory.
+#[test]
+fn config_symlinks() {
+    let t = tree();
+    let d = conf_dir(&t);
+    t.top_file("cdir/inner/i.conf", "bogus-inner\n");
+    t.top_file("other/real", "bogus-real\n");
+    conf(&t, "plain.conf", "search extra\n");
+    std::os::unix::fs::symlink(t.top().join("cdir/inner"), d.join("linked.conf")).unwrap();
+    std::os::unix::fs::symlink(t.top().join("other/real"), d.join("flink.conf")).unwrap();
+    std::os::unix::fs::symlink(t.top().join("other/real"), t.top().join("filelink")).unwrap();
+    t.add_module("extra/x.ko", m());
+    t.add_module("updates/x.ko", m());
+    let args = dm_noconf(
+        &t,
+        &[
+            "-C",
+            &s(&d),
+            "-C",
+            &s(&t.top().join("filelink")),
+            "-C",
+            &s(&d.join("linked.conf")),
+        ],
+    );
+    let r = ours(&t, &args);
+    assert!(r.stderr_text().contains(&format!(
+        "depmod: ERROR: Directories inside directories are not supported: {}/linked.conf\n",
+        s(&d)
+    )));
+    compare_with_reference_argv(&t, args);
+}
+
 /// Deviation (spec §13): `-C my.conf` without a slash reads `./my.conf` (kmod aborts).
 #[test]
 fn deviation_config_without_slash_reads_cwd_file() {
@@ -1088,6 +1223,27 @@ fn files_mode_errors() {
     // A path that names a directory, and one with a trailing slash.
     compare_with_reference_argv(&t, with(&[s(&t.moddir().join("kernel"))]));
     compare_with_reference_argv(&t, with(&[format!("{}/", s(&a))]));
+}
+
+/// Files-mode paths that name a module of the module directory in another way (through a
+/// symbolic link, with `//`, through `..`) are written as given, or relative to the module
+/// directory when they start with it textually.
+#[test]
+fn files_mode_odd_paths() {
+    let t = tree();
+    std::fs::create_dir_all(conf_dir(&t)).unwrap();
+    let md = s(&t.moddir());
+    let a = t.add_module("kernel/a.ko", m());
+    t.add_module("kernel/p.ko", x86().export("psym", 1).build());
+    t.add_module("updates/u.ko", x86().import("psym", None).build());
+    std::os::unix::fs::symlink(&a, t.top().join("alink.ko")).unwrap();
+    let mut args = dm(&t, &[]);
+    args.extend(argv([
+        s(&t.top().join("alink.ko")),
+        format!("{}//lib/modules/{KVER}/kernel/p.ko", s(&t.root())),
+        format!("{md}/../{KVER}/updates/u.ko"),
+    ]));
+    compare_with_reference_argv(&t, args);
 }
 
 /// `-a` with files: the files are ignored and the whole tree scanned (configuration read).
@@ -1467,4 +1623,82 @@ fn basedir_relative() {
             d = s(t.top())
         ),
     );
+}
+
+/// `POSIXLY_CORRECT`: options stop at the first non-option (the version), so later options are
+/// taken as module paths.
+#[test]
+fn posixly_correct_stops_at_version() {
+    let t = tree();
+    std::fs::create_dir_all(conf_dir(&t)).unwrap();
+    let a = t.add_module("kernel/a.ko", m());
+    let opts = RunOptions {
+        env: vec![("POSIXLY_CORRECT".into(), "1".into())],
+        ..RunOptions::default()
+    };
+    let mut args = dm(&t, &[]);
+    args.extend(argv(["-v".to_string(), s(&a)]));
+    let r = ours_with(&t, &args, &opts);
+    assert_eq!(r.status, Some(1));
+    assert_eq!(r.stderr_text(), "depmod: FATAL: -v: not absolute path.\n");
+    compare_with_reference_opts(&t, args, &opts);
+    let mut args = dm(&t, &[]);
+    args.push(s(&a).into());
+    compare_with_reference_opts(&t, args, &opts);
+}
+
+/// `-b ''` is the working directory plus `/` (`<cwd>//lib/modules/...`).
+#[test]
+fn basedir_empty_string() {
+    let t = tree();
+    std::fs::create_dir_all(conf_dir(&t)).unwrap();
+    t.add_module("kernel/a.ko", x86().import("bsym", None).build());
+    t.add_module("kernel/b.ko", x86().export("bsym", 1).build());
+    let opts = RunOptions {
+        cwd: Some(t.root()),
+        ..RunOptions::default()
+    };
+    let args = argv([
+        "-b".to_string(),
+        String::new(),
+        "-o".to_string(),
+        s(&t.out_root()),
+        "-C".to_string(),
+        s(&conf_dir(&t)),
+        "-v".to_string(),
+        KVER.to_string(),
+    ]);
+    let r = ours_with(&t, &args, &opts);
+    assert_eq!(r.status, Some(0), "{}", r.stderr_text());
+    assert!(
+        r.stdout_text()
+            .starts_with(&format!("{}//lib/modules/{KVER}/kernel/", s(&t.root()))),
+        "{}",
+        r.stdout_text()
+    );
+    compare_with_reference_opts(&t, args, &opts);
+}
+
+/// `-A` compares whole seconds: a module a fraction of a second newer than modules.dep does not
+/// count; a symbolic link to a newer module does.
+#[test]
+fn quick_whole_seconds_and_links() {
+    let (t, mods) = quick_tree();
+    let dep = t.moddir().join("modules.dep");
+    let at = |p: &Path, secs: u64, nanos: u32| {
+        let f = std::fs::File::options().write(true).open(p).unwrap();
+        f.set_modified(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos))
+            .unwrap();
+    };
+    at(&dep, T0, 100_000_000);
+    at(&mods[0], T0, 900_000_000);
+    let r = ours(&t, &dm(&t, &["-A"]));
+    assert!(!r.outdir_exists);
+    compare_with_reference_argv(&t, dm(&t, &["-A"]));
+    let newer = t.top_file("newer/n.ko", m());
+    set_mtime(&newer, T0 + 50);
+    std::os::unix::fs::symlink(&newer, t.moddir().join("kernel/n.ko")).unwrap();
+    let r = ours(&t, &dm(&t, &["-A"]));
+    assert!(r.outdir_exists);
+    compare_with_reference_argv(&t, dm(&t, &["-A"]));
 }
