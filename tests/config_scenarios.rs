@@ -428,6 +428,39 @@ fn override_never_matches_external_files() {
     check_dep(&t, dm(&t, &[]), "updates/x.ko:\n");
 }
 
+/// Odd search and override tokens: `built-in` twice, `external` twice, a nested directory,
+/// `./kernel` and `/kernel` (never match), an override naming a nested directory with and
+/// without a trailing slash, extra override tokens, the same external directory twice.
+#[test]
+fn search_and_override_odd_tokens() {
+    let t = tree();
+    let e = t.top().join("e");
+    t.add_module("kernel/a.ko", m());
+    t.add_module("updates/a.ko", m());
+    t.add_module("extra/a.ko", m());
+    t.top_file("e/a.ko", m());
+    t.add_module("kernel/sub/b.ko", m());
+    t.top_file("e/b.ko", m());
+    t.add_module("extra/b.ko", m());
+    let e = s(&e);
+    for text in [
+        format!("external * {e}\nexternal * {e}\nsearch external\n"),
+        format!("external * {e}\nexternal * {e}\nsearch external built-in extra\n"),
+        "search built-in updates built-in\n".to_string(),
+        format!("search external external updates\nexternal * {e}\n"),
+        "exclude *\n".to_string(),
+        "override a * kernel\noverride a * updates\nsearch extra\n".to_string(),
+        "override a 4.4.4 extra extra2 extra3\n".to_string(),
+        "override b * kernel/sub\nsearch extra\n".to_string(),
+        "override b * kernel/sub/\nsearch extra\n".to_string(),
+        "search kernel/sub extra\n".to_string(),
+        "search ./kernel /kernel extra\n".to_string(),
+    ] {
+        conf(&t, "a.conf", &text);
+        compare_with_reference_argv(&t, dm(&t, &[]));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // external
 // ---------------------------------------------------------------------------------------------
