@@ -57,6 +57,8 @@ pub fn publish(dir: &[u8], outputs: &[(&str, Vec<u8>)]) -> Result<(), Fatal> {
             b"\n"
         ))
     })?;
+    // Two runs on the same tree publish one after the other, each a complete set.
+    let _ = rustix::fs::flock(&dir_file, rustix::fs::FlockOperation::LockExclusive);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -66,6 +68,27 @@ pub fn publish(dir: &[u8], outputs: &[(&str, Vec<u8>)]) -> Result<(), Fatal> {
         now.subsec_micros(),
         now.as_secs()
     );
+    // A final name that is a directory would make its rename fail after others were done:
+    // refuse before replacing anything, in kmod's words.
+    for (name, _) in outputs {
+        let path = msg!(dir, b"/", name);
+        if std::fs::symlink_metadata(os(&path)).is_ok_and(|m| m.is_dir()) {
+            return Err(Fatal::new(msg!(
+                b"renameat(",
+                dir,
+                b", ",
+                name,
+                suffix,
+                b", ",
+                dir,
+                b", ",
+                name,
+                b"): ",
+                strerror(libc::EISDIR),
+                b"\n"
+            )));
+        }
+    }
     let mut temps = Temps {
         dir,
         names: Vec::new(),

@@ -1,0 +1,105 @@
+//! Publishing: the outputs replace the old files all or nothing (spec §13), and runs at the
+//! same time on the same tree both finish with a complete, consistent set.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const VERSION: &str = "1.0.0-sample";
+
+fn sample_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample")
+}
+
+fn depmod(out: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_depmod"));
+    c.arg("-b")
+        .arg(sample_root())
+        .arg("-o")
+        .arg(out)
+        .arg(VERSION);
+    c
+}
+
+fn run(out: &Path) -> Output {
+    depmod(out).output().expect("run depmod")
+}
+
+/// Every file of a directory with its bytes (directories as `None`).
+fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            let name = e.file_name().into_string().expect("utf-8 name");
+            let data = if e.file_type().expect("type").is_dir() {
+                None
+            } else {
+                Some(std::fs::read(e.path()).expect("read"))
+            };
+            (name, data)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn an_output_name_that_is_a_directory_replaces_nothing() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().join("lib/modules").join(VERSION);
+    assert!(run(out.path()).status.success());
+    // Make the old set distinguishable from a fresh one, then block one output name.
+    std::fs::write(dir.join("modules.dep"), b"old\n").expect("write");
+    std::fs::remove_file(dir.join("modules.symbols")).expect("remove");
+    std::fs::create_dir(dir.join("modules.symbols")).expect("mkdir");
+    let before = snapshot(&dir);
+
+    let r = run(out.path());
+    assert_eq!(r.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.starts_with("depmod: FATAL: renameat(")
+            && stderr.ends_with(", modules.symbols): Is a directory\n"),
+        "{stderr}"
+    );
+    assert_eq!(
+        snapshot(&dir),
+        before,
+        "old files changed or temporary files left"
+    );
+}
+
+#[test]
+fn an_output_directory_that_cannot_be_created_is_fatal() {
+    let out = tempfile::tempdir().expect("tempdir");
+    // A file where the output tree should go.
+    std::fs::write(out.path().join("lib"), b"").expect("write");
+    let r = run(out.path());
+    assert_eq!(r.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        stderr.contains("depmod: FATAL: could not create directory "),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn concurrent_runs_leave_a_consistent_set() {
+    let reference = tempfile::tempdir().expect("tempdir");
+    assert!(run(reference.path()).status.success());
+    let expected = snapshot(&reference.path().join("lib/modules").join(VERSION));
+
+    let out = tempfile::tempdir().expect("tempdir");
+    for _ in 0..5 {
+        let children: Vec<_> = (0..4)
+            .map(|_| depmod(out.path()).spawn().expect("spawn"))
+            .collect();
+        for mut c in children {
+            assert!(c.wait().expect("wait").success());
+        }
+        assert_eq!(
+            snapshot(&out.path().join("lib/modules").join(VERSION)),
+            expected
+        );
+    }
+}
