@@ -52,6 +52,17 @@ thread_local! {
 }
 
 impl Pooled {
+    /// Fill a pooled buffer with `fill` (which appends to an empty vector, keeping its
+    /// capacity): what decompression writes into.
+    pub fn filled_with<E>(fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Pooled, E> {
+        let mut vec = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        vec.clear();
+        let result = fill(&mut vec);
+        let len = vec.len();
+        let pooled = Pooled { vec, len };
+        result.map(|()| pooled)
+    }
+
     /// A buffer of `len` bytes (contents unspecified until filled).
     fn take(len: usize) -> Pooled {
         let mut vec = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
@@ -87,6 +98,24 @@ impl Source for [u8] {
     }
 }
 
+/// Read up to `max` bytes from the start of `file` into a pooled buffer. Fewer bytes than
+/// `max` means the whole file was read (a regular file reads short only at its end).
+pub fn read_head(file: &std::fs::File, max: usize) -> std::io::Result<Buf<'static>> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = Pooled::take(max);
+    let mut n = 0;
+    while n < max {
+        match file.read_at(&mut buf.vec[n..max], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.len = n;
+    Ok(Buf::Pooled(buf))
+}
+
 /// A file read with `pread`: never mapped, so a file that shrinks underneath gives an error,
 /// not a SIGBUS.
 pub struct FileSource {
@@ -98,21 +127,6 @@ impl FileSource {
     /// Wrap an open file of the given size.
     pub fn new(file: std::fs::File, size: u64) -> Self {
         FileSource { file, size }
-    }
-
-    /// Read the whole file into a pooled buffer (one system call for a small module).
-    pub fn read_all(&self) -> std::io::Result<Buf<'static>> {
-        use std::os::unix::fs::FileExt;
-        let len = usize::try_from(self.size).map_err(|_| einval())?;
-        let mut buf = Pooled::take(len);
-        self.file.read_exact_at(&mut buf.vec[..len], 0).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                einval()
-            } else {
-                e
-            }
-        })?;
-        Ok(Buf::Pooled(buf))
     }
 
     /// Give the file back (to read it as a stream).

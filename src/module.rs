@@ -2,7 +2,7 @@
 //! facts. This is the only stage that runs in parallel; its result is plain data.
 
 use crate::elf::{self, ElfFacts, FileSource};
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::os::unix::ffi::OsStrExt;
 
 /// The largest decompressed module accepted: far above any real module (the largest in
@@ -12,6 +12,9 @@ pub const MAX_DECOMPRESSED: u64 = 1 << 30;
 /// Modules up to this size are read whole with one system call; larger ones section by
 /// section (most of a big module is code that depmod never looks at).
 pub const WHOLE_READ_MAX: u64 = 64 << 10;
+
+/// The largest compressed module file read (the decoded size is limited separately).
+pub const MAX_COMPRESSED: u64 = 1 << 30;
 
 /// Why a module could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,31 +64,50 @@ pub fn compression_of(magic: &[u8]) -> Compression {
 }
 
 /// Scan the module at `path`.
+///
+/// A module up to [`WHOLE_READ_MAX`] bytes is read whole with one system call and parsed
+/// from memory; a larger uncompressed one is read section by section; a compressed one is
+/// read whole and decoded.
 pub fn scan_path(path: &[u8]) -> Scanned {
     let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-    let file =
-        std::fs::File::open(path).map_err(|e| LoadError::errno(crate::diag::errno_of(&e)))?;
-    let size = file
-        .metadata()
-        .map_err(|e| LoadError::errno(crate::diag::errno_of(&e)))?
-        .len();
+    let io = |e: std::io::Error| LoadError::errno(crate::diag::errno_of(&e));
+    let file = std::fs::File::open(path).map_err(io)?;
+    let size = file.metadata().map_err(io)?.len();
     if size < 6 {
         return Err(LoadError::errno(libc::EINVAL));
     }
-    let src = FileSource::new(file, size);
-    let magic = elf::Source::read_at(&src, 0, 6)
-        .map_err(|e| LoadError::errno(crate::diag::errno_of(&e)))?;
-    let kind = compression_of(&magic);
-    drop(magic);
-    if kind == Compression::None {
-        if size <= WHOLE_READ_MAX {
-            let data = src.read_all().map_err(|e| LoadError::errno(crate::diag::errno_of(&e)))?;
-            return elf::read_facts(&*data).map_err(LoadError::errno);
-        }
-        return elf::read_facts(&src).map_err(LoadError::errno);
+    let head_len = size.min(WHOLE_READ_MAX) as usize;
+    let head = elf::read_head(&file, head_len).map_err(io)?;
+    if head.len() < 6 {
+        return Err(LoadError::errno(libc::EINVAL));
     }
-    let data = decompress(kind, src.into_file())?;
-    elf::read_facts(data.as_slice()).map_err(LoadError::errno)
+    let whole = head.len() as u64 == size;
+    match compression_of(&head) {
+        Compression::None if whole => elf::read_facts(&*head).map_err(LoadError::errno),
+        Compression::None => {
+            drop(head);
+            elf::read_facts(&FileSource::new(file, size)).map_err(LoadError::errno)
+        }
+        kind => {
+            let plain = if whole {
+                decompress(kind, &head)?
+            } else {
+                let mut input = Vec::with_capacity(size.min(MAX_COMPRESSED) as usize);
+                input.extend_from_slice(&head);
+                drop(head);
+                // The head was read with pread: the file position is still 0.
+                (&file)
+                    .seek(std::io::SeekFrom::Start(input.len() as u64))
+                    .map_err(io)?;
+                (&file)
+                    .take(MAX_COMPRESSED)
+                    .read_to_end(&mut input)
+                    .map_err(io)?;
+                decompress(kind, &input)?
+            };
+            elf::read_facts(&*plain).map_err(LoadError::errno)
+        }
+    }
 }
 
 /// Scan a module image already in memory (decompressing it if needed).
@@ -97,22 +119,33 @@ pub fn scan_bytes(data: &[u8]) -> Scanned {
         Compression::None => elf::read_facts(data).map_err(LoadError::errno),
         kind => {
             let plain = decompress(kind, data)?;
-            elf::read_facts(plain.as_slice()).map_err(LoadError::errno)
+            elf::read_facts(&*plain).map_err(LoadError::errno)
         }
     }
 }
 
-fn decompress(kind: Compression, input: impl Read) -> Result<Vec<u8>, LoadError> {
+/// Decode a compressed module into a pooled buffer.
+fn decompress(kind: Compression, input: &[u8]) -> Result<elf::Buf<'static>, LoadError> {
     let (name, result) = match kind {
-        Compression::Xz => ("xz", read_limited(liblzma::read::XzDecoder::new(input))),
-        Compression::Zstd => match zstd::stream::read::Decoder::new(input) {
-            Ok(d) => ("zstd", read_limited(d)),
-            Err(e) => ("zstd", Err(e)),
-        },
-        Compression::Gzip => ("gzip", read_limited(flate2::read::GzDecoder::new(input))),
+        Compression::Xz => (
+            "xz",
+            read_limited(liblzma::read::XzDecoder::new(input), None),
+        ),
+        Compression::Zstd => (
+            "zstd",
+            match zstd::stream::read::Decoder::with_buffer(input) {
+                // The kernel's install step stores the decoded size in the frame: reserve it.
+                Ok(d) => read_limited(d, zstd_content_size(input)),
+                Err(e) => Err(e),
+            },
+        ),
+        Compression::Gzip => (
+            "gzip",
+            read_limited(flate2::read::GzDecoder::new(input), None),
+        ),
         Compression::None => unreachable!("callers pass a compressed kind"),
     };
-    result.map_err(|e| {
+    result.map(elf::Buf::Pooled).map_err(|e| {
         let reason = match e.kind() {
             std::io::ErrorKind::UnexpectedEof => "Unexpected end of input".to_string(),
             std::io::ErrorKind::OutOfMemory => "Cannot allocate memory".to_string(),
@@ -125,20 +158,33 @@ fn decompress(kind: Compression, input: impl Read) -> Result<Vec<u8>, LoadError>
     })
 }
 
-fn read_limited(mut r: impl Read) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    (&mut r).take(MAX_DECOMPRESSED + 1).read_to_end(&mut out)?;
-    if out.len() as u64 > MAX_DECOMPRESSED {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::OutOfMemory,
-            "decompressed size over the limit",
-        ));
+/// The decoded size a zstd frame header states, if any and within the limit.
+fn zstd_content_size(input: &[u8]) -> Option<usize> {
+    match zstd::zstd_safe::get_frame_content_size(input) {
+        Ok(Some(n)) if n <= MAX_DECOMPRESSED => usize::try_from(n).ok(),
+        _ => None,
     }
-    if out.is_empty() {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::UnexpectedEof,
-            "empty stream",
-        ));
-    }
-    Ok(out)
+}
+
+/// Decode a whole stream into a pooled buffer, refusing output beyond [`MAX_DECOMPRESSED`].
+fn read_limited(mut r: impl Read, size_hint: Option<usize>) -> std::io::Result<elf::Pooled> {
+    elf::Pooled::filled_with(|out| {
+        if let Some(n) = size_hint {
+            out.reserve(n);
+        }
+        (&mut r).take(MAX_DECOMPRESSED + 1).read_to_end(out)?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                "decompressed size over the limit",
+            ));
+        }
+        if out.is_empty() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "empty stream",
+            ));
+        }
+        Ok(())
+    })
 }
