@@ -52,23 +52,27 @@ pub const MODULE_BUCKETS: u32 = 512;
 /// Buckets of kmod's symbol table.
 pub const SYMBOL_BUCKETS: u32 = 2048;
 
-/// Sort `items` into kmod's iteration order for a table of `buckets` buckets, by `key`.
-pub fn sort_in_hash_order<T>(items: &mut [T], buckets: u32, key: impl Fn(&T) -> &[u8]) {
-    items.sort_by_cached_key(|item| {
-        let k = key(item);
-        (kmod_hash(k) & (buckets - 1), k.to_vec())
-    });
-}
-
-/// Sort in kmod's iteration order, computing each key's bucket once (cheaper for big sets).
+/// The indices of `keys` in kmod's iteration order for a table of `buckets` buckets: a
+/// counting sort by bucket, then each bucket's few keys by bytes.
 pub fn hash_order_indices(keys: &[&[u8]], buckets: u32) -> Vec<usize> {
-    let buckets_of: Vec<u32> = keys.iter().map(|k| kmod_hash(k) & (buckets - 1)).collect();
-    let mut idx: Vec<usize> = (0..keys.len()).collect();
-    idx.sort_unstable_by(|&a, &b| {
-        buckets_of[a]
-            .cmp(&buckets_of[b])
-            .then_with(|| keys[a].cmp(keys[b]))
-    });
+    let mask = buckets - 1;
+    let bucket_of: Vec<u32> = keys.iter().map(|k| kmod_hash(k) & mask).collect();
+    let mut starts = vec![0usize; buckets as usize + 1];
+    for &b in &bucket_of {
+        starts[b as usize + 1] += 1;
+    }
+    for i in 1..starts.len() {
+        starts[i] += starts[i - 1];
+    }
+    let mut next = starts.clone();
+    let mut idx = vec![0usize; keys.len()];
+    for (i, &b) in bucket_of.iter().enumerate() {
+        idx[next[b as usize]] = i;
+        next[b as usize] += 1;
+    }
+    for w in starts.windows(2) {
+        idx[w[0]..w[1]].sort_unstable_by(|&a, &b| keys[a].cmp(keys[b]));
+    }
     idx
 }
 
@@ -105,6 +109,24 @@ mod tests {
         h ^= h << 25;
         h = h.wrapping_add(h >> 6);
         assert_eq!(kmod_hash(&[0xff]), h);
+    }
+
+    #[test]
+    fn counting_sort_equals_plain_sort() {
+        let owned: Vec<Vec<u8>> = (0..5000u32)
+            .map(|i| format!("sym_{}_{}", i.wrapping_mul(2654435761) % 977, i % 13).into_bytes())
+            .collect();
+        let keys: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
+        for buckets in [MODULE_BUCKETS, SYMBOL_BUCKETS] {
+            let mut model: Vec<usize> = (0..keys.len()).collect();
+            model.sort_by(|&a, &b| {
+                (kmod_hash(keys[a]) & (buckets - 1), keys[a])
+                    .cmp(&(kmod_hash(keys[b]) & (buckets - 1), keys[b]))
+            });
+            let got = hash_order_indices(&keys, buckets);
+            let as_keys = |v: &[usize]| v.iter().map(|&i| keys[i]).collect::<Vec<_>>();
+            assert_eq!(as_keys(&got), as_keys(&model));
+        }
     }
 
     #[test]
