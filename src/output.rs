@@ -4,7 +4,7 @@
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::discover::{Candidate, modname};
 use crate::elf::ElfFacts;
-use crate::index::{IndexBuilder, normalize_alias};
+use crate::index::{IndexBuilder, normalize_alias_into};
 use crate::link::Graph;
 use crate::order::{c_str, fgets_lines};
 use crate::{msg, put};
@@ -53,53 +53,41 @@ fn facts<'a>(l: &'a Linked, i: usize) -> Option<&'a ElfFacts> {
     l.facts[i]
 }
 
-/// The modules.dep line of module `i`, without its newline.
-fn dep_line(l: &Linked, i: usize) -> Vec<u8> {
-    let mut line = l.modules[i].out_path().to_vec();
-    line.push(b':');
+/// Append the modules.dep line of module `i`, without its newline, to `out`.
+fn put_dep_line(l: &Linked, i: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(l.modules[i].out_path());
+    out.push(b':');
     for &d in &l.graph.closure[i] {
-        line.push(b' ');
-        line.extend_from_slice(l.modules[d].out_path());
+        out.push(b' ');
+        out.extend_from_slice(l.modules[d].out_path());
     }
-    line
 }
 
 fn dep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut out = Vec::new();
     for i in 0..l.modules.len() {
-        out.extend_from_slice(&dep_line(l, i));
+        put_dep_line(l, i, &mut out);
         out.push(b'\n');
     }
     Ok(out)
 }
 
-fn insert(
-    idx: &mut IndexBuilder,
-    key: &[u8],
-    value: &[u8],
-    prio: u32,
-    warn: Option<(&mut Log, Vec<u8>)>,
-) -> Result<(), Fatal> {
-    match idx.insert(key, value, prio) {
-        Ok(true) => {
-            if let Some((log, text)) = warn {
-                log.warning(text);
-            }
-            Ok(())
-        }
-        Ok(false) => Ok(()),
-        Err(bad) => Err(Fatal::new(bad.message())),
-    }
+/// Insert into an index; `Ok(true)` for a duplicate (for `-w`, reported by the caller right
+/// away so that warnings keep kmod's order).
+fn insert(idx: &mut IndexBuilder, key: &[u8], value: &[u8], prio: u32) -> Result<bool, Fatal> {
+    idx.insert(key, value, prio)
+        .map_err(|bad| Fatal::new(bad.message()))
 }
 
 fn dep_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = IndexBuilder::with_duplicate_check(l.warn);
+    let mut line = Vec::new();
     for (i, m) in l.modules.iter().enumerate() {
-        let line = dep_line(l, i);
-        let warn = l
-            .warn
-            .then(|| (&mut *log, msg!(b"duplicate module deps:\n", line, b"\n")));
-        insert(&mut idx, &m.name, &line, i as u32, warn)?;
+        line.clear();
+        put_dep_line(l, i, &mut line);
+        if insert(&mut idx, &m.name, &line, i as u32)? && l.warn {
+            log.warning(msg!(b"duplicate module deps:\n", line, b"\n"));
+        }
     }
     Ok(idx.to_bytes())
 }
@@ -115,20 +103,17 @@ fn alias(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
 }
 
 fn alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = IndexBuilder::with_duplicate_check(l.warn);
+    let mut key = Vec::new();
     for (i, m) in l.modules.iter().enumerate() {
         for a in facts(l, i).into_iter().flat_map(|f| f.alias_values()) {
-            let Some(key) = normalize_alias(a) else {
+            if !normalize_alias_into(a, &mut key) {
                 log.warning(msg!(b"Unmatched bracket in ", a, b"\n"));
                 continue;
-            };
-            let warn = l.warn.then(|| {
-                (
-                    &mut *log,
-                    msg!(b"duplicate module alias:\n", key, b" ", m.name, b"\n"),
-                )
-            });
-            insert(&mut idx, &key, &m.name, i as u32, warn)?;
+            }
+            if insert(&mut idx, &key, &m.name, i as u32)? && l.warn {
+                log.warning(msg!(b"duplicate module alias:\n", key, b" ", m.name, b"\n"));
+            }
         }
     }
     Ok(idx.to_bytes())
@@ -170,17 +155,15 @@ fn symbols(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
 }
 
 fn symbols_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
-    let mut idx = IndexBuilder::new();
+    let mut idx = IndexBuilder::with_duplicate_check(l.warn);
+    let mut key = b"symbol:".to_vec();
     for (name, owner) in &l.graph.symbols {
-        let key = msg!(b"symbol:", name);
+        key.truncate(b"symbol:".len());
+        key.extend_from_slice(name);
         let modname = &l.modules[*owner].name;
-        let warn = l.warn.then(|| {
-            (
-                &mut *log,
-                msg!(b"duplicate module syms:\n", key, b" ", modname, b"\n"),
-            )
-        });
-        insert(&mut idx, &key, modname, *owner as u32, warn)?;
+        if insert(&mut idx, &key, modname, *owner as u32)? && l.warn {
+            log.warning(msg!(b"duplicate module syms:\n", key, b" ", modname, b"\n"));
+        }
     }
     Ok(idx.to_bytes())
 }
@@ -221,7 +204,7 @@ fn builtin_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     let Some(data) = read_builtin(l, "modules.builtin", log)? else {
         return Ok(Vec::new());
     };
-    let mut idx = IndexBuilder::new();
+    let mut idx = IndexBuilder::with_duplicate_check(false);
     for raw in fgets_lines(&data, 4096) {
         let line = c_str(raw);
         if !line.first().is_some_and(|b| b.is_ascii_alphabetic()) {
@@ -229,7 +212,7 @@ fn builtin_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
             continue;
         }
         let name = modname(line).unwrap_or_default();
-        insert(&mut idx, &name, b"", 0, None)?;
+        insert(&mut idx, &name, b"", 0)?;
     }
     Ok(idx.to_bytes())
 }
@@ -238,13 +221,14 @@ fn builtin_alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     let Some(data) = read_builtin(l, "modules.builtin.modinfo", log)? else {
         return Ok(Vec::new());
     };
-    let mut idx = IndexBuilder::new();
+    let mut idx = IndexBuilder::with_duplicate_check(false);
+    let mut key = Vec::new();
     for (module, alias) in builtin_aliases(&data) {
-        let Some(key) = normalize_alias(alias) else {
+        if !normalize_alias_into(alias, &mut key) {
             log.warning(msg!(b"Unmatched bracket in ", alias, b"\n"));
             continue;
-        };
-        insert(&mut idx, &key, module, 0, None)?;
+        }
+        insert(&mut idx, &key, module, 0)?;
     }
     Ok(idx.to_bytes())
 }
