@@ -278,35 +278,18 @@ pub fn logical_lines(data: &[u8]) -> Vec<(Vec<u8>, usize)> {
 /// anywhere) matches `version` (spec §2.5). An invalid expression never matches.
 ///
 /// kmod hands the pattern to the C library's `regcomp(REG_EXTENDED | REG_NOSUB)` and the
-/// version to `regexec`; so do we, to get POSIX's (and GNU's) rules exactly: `\d` is a plain
-/// `d`, `{,2}` is `{0,2}`, `(?i)` is an error, bytes above 0x7f are single characters (neither
-/// program sets a locale).
+/// version to `regexec`, without setting a locale; [`crate::ere`] reimplements glibc's rules
+/// for that: `\d` is a plain `d`, `{,2}` is `{0,2}`, `(?i)` is an error, bytes above 0x7f are
+/// single characters. As C strings, either ends at a NUL.
 pub fn version_matches(pattern: &[u8], version: &[u8]) -> bool {
+    fn c_string(s: &[u8]) -> &[u8] {
+        s.split(|&b| b == 0).next().unwrap_or_default()
+    }
+    let (pattern, version) = (c_string(pattern), c_string(version));
     if pattern == b"*" {
         return true;
     }
-    let (Ok(pattern), Ok(version)) = (
-        std::ffi::CString::new(pattern),
-        std::ffi::CString::new(version),
-    ) else {
-        return false;
-    };
-    let mut re = std::mem::MaybeUninit::<libc::regex_t>::uninit();
-    // SAFETY: both strings are NUL-terminated; `re` is used only after regcomp succeeded,
-    // which initialises it, and is freed exactly once.
-    unsafe {
-        if libc::regcomp(
-            re.as_mut_ptr(),
-            pattern.as_ptr(),
-            libc::REG_EXTENDED | libc::REG_NOSUB,
-        ) != 0
-        {
-            return false;
-        }
-        let matched = libc::regexec(re.as_ptr(), version.as_ptr(), 0, std::ptr::null_mut(), 0) == 0;
-        libc::regfree(re.as_mut_ptr());
-        matched
-    }
+    crate::ere::compile(pattern).is_some_and(|re| re.is_match(version))
 }
 
 /// Read the configuration: the `-C` paths, or the default directories when there are none.

@@ -16,6 +16,7 @@ pub mod config;
 pub mod diag;
 pub mod discover;
 pub mod elf;
+pub mod ere;
 pub mod hash;
 pub mod index;
 pub mod link;
