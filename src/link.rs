@@ -18,13 +18,9 @@ pub struct KernelSymbol {
     pub crc: u64,
 }
 
-/// Read Module.symvers (`-E`): `vmlinux` symbols with their CRCs (spec §5.1).
-pub fn load_symvers(
-    path: &[u8],
-    prefix: Option<u8>,
-    log: &mut Log,
-) -> Result<Vec<KernelSymbol>, Fatal> {
-    let data = crate::read_file(path).map_err(|e| {
+/// Read a `-E`/`-F` file; kmod stops with FATAL when it cannot.
+fn read_kernel_file(path: &[u8]) -> Result<Vec<u8>, Fatal> {
+    crate::read_file(path).map_err(|e| {
         Fatal::new(msg!(
             b"could not load ",
             path,
@@ -32,7 +28,16 @@ pub fn load_symvers(
             strerror(errno_of(&e)),
             b"\n"
         ))
-    })?;
+    })
+}
+
+/// Read Module.symvers (`-E`): `vmlinux` symbols with their CRCs (spec §5.1).
+pub fn load_symvers(
+    path: &[u8],
+    prefix: Option<u8>,
+    log: &mut Log,
+) -> Result<Vec<KernelSymbol>, Fatal> {
+    let data = read_kernel_file(path)?;
     let mut out = Vec::new();
     for (i, raw) in fgets_lines(&data, 10240).enumerate() {
         let line = c_str(raw);
@@ -76,15 +81,7 @@ pub fn load_system_map(
     prefix: Option<u8>,
     log: &mut Log,
 ) -> Result<Vec<KernelSymbol>, Fatal> {
-    let data = crate::read_file(path).map_err(|e| {
-        Fatal::new(msg!(
-            b"could not load ",
-            path,
-            b": ",
-            strerror(errno_of(&e)),
-            b"\n"
-        ))
-    })?;
+    let data = read_kernel_file(path)?;
     let mut out = Vec::new();
     for (i, raw) in fgets_lines(&data, 10240).enumerate() {
         let line = c_str(raw);
