@@ -638,7 +638,7 @@ fn version_record(r: &[u8], wide: bool, endian: Endianness) -> (u64, Option<&[u8
         };
         (u64::from(v), &r[4..])
     };
-    (crc, name.iter().position(|&b| b == 0).map(|n| &name[..n]))
+    (crc, memchr::memchr(0, name).map(|n| &name[..n]))
 }
 
 /// Append a string to a module's string buffer.
