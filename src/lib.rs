@@ -37,6 +37,9 @@ pub const DEFAULT_MODULE_DIR: &str = match option_env!("DEPMOD_MODULE_DIR") {
     None => "/lib/modules",
 };
 
+/// One more than the number of modules kmod accepts (its array indexes are 16-bit).
+pub const MAX_MODULES: usize = 65535;
+
 /// Read a whole file named by bytes.
 pub fn read_file(path: &[u8]) -> std::io::Result<Vec<u8>> {
     std::fs::read(std::path::Path::new(OsStr::from_bytes(path)))
@@ -163,15 +166,16 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         files_mode(&args.files, &dirs.dirname, log)?
     };
     clock.lap(log, "discover");
-    let order = order::read_modules_order(&dirs.dirname, log);
-    let modules = order::module_array(candidates, order.as_deref());
-    if modules.len() >= 65535 {
+    // kmod's module array holds at most 65,534 modules; it checks before reading modules.order.
+    if candidates.len() >= MAX_MODULES {
         return Err(Fatal::new(msg!(
             b"could not build module array: ",
             strerror(libc::ERANGE),
             b"\n"
         )));
     }
+    let order = order::read_modules_order(&dirs.dirname, log);
+    let modules = order::module_array(candidates, order.as_deref());
 
     clock.lap(log, "order");
     let scanned = scan_all(&modules, args.jobs);
