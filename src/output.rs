@@ -76,7 +76,7 @@ fn dep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
 /// away so that warnings keep kmod's order).
 fn insert(idx: &mut IndexBuilder, key: &[u8], value: &[u8], prio: u32) -> Result<bool, Fatal> {
     idx.insert(key, value, prio)
-        .map_err(|bad| Fatal::new(bad.message()))
+        .map_err(|bad| Fatal::new(msg!(bad.message(), b"\n")))
 }
 
 fn dep_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
