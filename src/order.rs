@@ -7,9 +7,10 @@ use crate::msg;
 use rustc_hash::FxHashMap as HashMap;
 
 /// Split a file into lines as C's `fgets` with a buffer of `size` bytes does: each piece ends
-/// after a newline, after `size - 1` bytes, or at the end of the file.
+/// after a newline, after `size - 1` bytes, or at the end of the file. (A buffer of fewer
+/// than 2 bytes, which C's `fgets` cannot make progress with, is taken as 2.)
 pub fn fgets_lines(data: &[u8], size: usize) -> impl Iterator<Item = &[u8]> {
-    let max = size - 1;
+    let max = size.max(2) - 1;
     let mut rest = data;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -108,6 +109,14 @@ pub fn module_array(cands: Vec<Candidate>, order: Option<&[Vec<u8>]>) -> Vec<Can
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fgets_tiny_buffers_make_progress() {
+        for size in [0, 1, 2] {
+            let lines: Vec<&[u8]> = fgets_lines(b"ab\n", size).collect();
+            assert_eq!(lines, vec![&b"a"[..], b"b", b"\n"]);
+        }
+    }
 
     #[test]
     fn fgets_splits_long_lines() {
