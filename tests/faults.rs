@@ -3,14 +3,11 @@
 //! (spec §13). The faults come from a small tmpfs mounted for the test: that needs root and
 //! mount permission; without them the tests say SKIPPED (and fail under `CI=true`).
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-const VERSION: &str = "1.0.0-sample";
-
-fn sample_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample")
-}
+use std::process::Command;
+use support::{SAMPLE_VERSION as VERSION, run_sample as run, snapshot};
 
 /// A tmpfs of `size` mounted on a fresh temporary directory, unmounted when dropped.
 struct Tmpfs {
@@ -58,35 +55,8 @@ impl Drop for Tmpfs {
     }
 }
 
-fn run(out: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_depmod"))
-        .arg("-b")
-        .arg(sample_root())
-        .arg("-o")
-        .arg(out)
-        .arg(VERSION)
-        .output()
-        .expect("run depmod")
-}
-
-/// Every file of a directory with its bytes.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| {
-            let e = e.expect("entry");
-            (
-                e.file_name().into_string().expect("utf-8"),
-                std::fs::read(e.path()).expect("read"),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
-
 /// Publish once, then mark the old set so that a new one would differ from it.
-fn old_set(fs: &Tmpfs) -> (PathBuf, Vec<(String, Vec<u8>)>) {
+fn old_set(fs: &Tmpfs) -> (PathBuf, Vec<(String, Option<Vec<u8>>)>) {
     assert!(run(fs.path()).status.success());
     let dir = fs.path().join("lib/modules").join(VERSION);
     std::fs::write(dir.join("modules.dep"), b"old\n").expect("write");

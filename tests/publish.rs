@@ -1,47 +1,9 @@
 //! Publishing: the outputs replace the old files all or nothing (spec §13), and runs at the
 //! same time on the same tree both finish with a complete, consistent set.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-const VERSION: &str = "1.0.0-sample";
-
-fn sample_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/sample")
-}
-
-fn depmod(out: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_depmod"));
-    c.arg("-b")
-        .arg(sample_root())
-        .arg("-o")
-        .arg(out)
-        .arg(VERSION);
-    c
-}
-
-fn run(out: &Path) -> Output {
-    depmod(out).output().expect("run depmod")
-}
-
-/// Every file of a directory with its bytes (directories as `None`).
-fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .expect("read_dir")
-        .map(|e| {
-            let e = e.expect("entry");
-            let name = e.file_name().into_string().expect("utf-8 name");
-            let data = if e.file_type().expect("type").is_dir() {
-                None
-            } else {
-                Some(std::fs::read(e.path()).expect("read"))
-            };
-            (name, data)
-        })
-        .collect();
-    v.sort();
-    v
-}
+use support::{SAMPLE_VERSION as VERSION, run_sample as run, sample_depmod as depmod, snapshot};
 
 #[test]
 fn an_output_name_that_is_a_directory_replaces_nothing() {
