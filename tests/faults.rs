@@ -7,7 +7,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{SAMPLE_VERSION as VERSION, run_sample as run, snapshot};
+use support::{SAMPLE_VERSION as VERSION, Snapshot, run_sample as run, snapshot};
 
 /// A tmpfs of `size` mounted on a fresh temporary directory, unmounted when dropped.
 struct Tmpfs {
@@ -56,7 +56,7 @@ impl Drop for Tmpfs {
 }
 
 /// Publish once, then mark the old set so that a new one would differ from it.
-fn old_set(fs: &Tmpfs) -> (PathBuf, Vec<(String, Option<Vec<u8>>)>) {
+fn old_set(fs: &Tmpfs) -> (PathBuf, Snapshot) {
     assert!(run(fs.path()).status.success());
     let dir = fs.path().join("lib/modules").join(VERSION);
     std::fs::write(dir.join("modules.dep"), b"old\n").expect("write");

@@ -24,5 +24,5 @@ pub use run::{
     compare_with_reference_argv, compare_with_reference_opts, our_bin, reference_bin,
     reference_or_skip, run_depmod, run_depmod_with, run_ours, run_reference, standard_argv,
 };
-pub use sample::{SAMPLE_VERSION, run_sample, sample_depmod, sample_root, snapshot};
+pub use sample::{SAMPLE_VERSION, Snapshot, run_sample, sample_depmod, sample_root, snapshot};
 pub use tree::Tree;

@@ -28,8 +28,11 @@ pub fn run_sample(out: &Path) -> Output {
     sample_depmod(out).output().expect("run depmod")
 }
 
+/// A directory's entries, sorted, with their bytes (directories as `None`).
+pub type Snapshot = Vec<(String, Option<Vec<u8>>)>;
+
 /// Every entry of a directory, sorted, with its bytes (directories as `None`).
-pub fn snapshot(dir: &Path) -> Vec<(String, Option<Vec<u8>>)> {
+pub fn snapshot(dir: &Path) -> Snapshot {
     let mut v: Vec<_> = std::fs::read_dir(dir)
         .expect("read_dir")
         .map(|e| {
