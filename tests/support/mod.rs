@@ -16,6 +16,7 @@ pub mod diff;
 pub mod elf;
 pub mod run;
 pub mod sample;
+pub mod seccomp;
 pub mod tree;
 
 pub use elf::{Arch, CrcMode, Layout, ModuleBuilder, Section, Shndx, Symbol};
