@@ -51,12 +51,16 @@ pub enum OptId {
     Help,
     /// `-j N` (an addition: threads for reading modules)
     Jobs,
+    /// `--cache` (an addition: reuse what earlier runs learned from unchanged modules)
+    Cache,
+    /// `--check` (an addition: report which outputs would change, write nothing)
+    Check,
 }
 
 /// One row of the option table.
 #[derive(Clone, Copy, Debug)]
 pub struct OptSpec {
-    /// The short letter.
+    /// The short letter, or 0 for an option that only has a long name.
     pub short: u8,
     /// The long names (kmod's table order; `-n` has two).
     pub long: &'static [&'static str],
@@ -202,7 +206,33 @@ pub const OPTIONS: &[OptSpec] = &[
         arg_name: "N",
         help: "Read modules on N threads (default: all cores)",
     },
+    OptSpec {
+        short: 0,
+        long: &["cache"],
+        has_arg: HasArg::No,
+        id: OptId::Cache,
+        arg_name: "",
+        help: "Reuse facts of unchanged modules (also DEPMOD_CACHE=1)",
+    },
+    OptSpec {
+        short: 0,
+        long: &["check"],
+        has_arg: HasArg::No,
+        id: OptId::Check,
+        arg_name: "",
+        help: "Exit 1 if any output would change; write nothing",
+    },
 ];
+
+impl OptSpec {
+    /// Whether this option is an addition of this implementation (not one of kmod's).
+    ///
+    /// An abbreviated long option is first matched against kmod's names only, so every
+    /// command line kmod accepts means the same here (`--c` stays `--config`).
+    pub fn is_addition(&self) -> bool {
+        matches!(self.id, OptId::Jobs | OptId::Cache | OptId::Check)
+    }
+}
 
 /// One long name with its table row, in getopt's flattened table order.
 fn long_table() -> impl Iterator<Item = (&'static str, &'static OptSpec)> {
@@ -262,9 +292,17 @@ pub fn parse(args: &[Vec<u8>], posixly_correct: bool) -> Parsed {
             let found = match exact {
                 Some((l, spec)) => Some((l, spec)),
                 None => {
-                    let candidates: Vec<(&str, &OptSpec)> = long_table()
-                        .filter(|(l, _)| l.as_bytes().starts_with(name))
-                        .collect();
+                    let matching = |additions: bool| -> Vec<(&str, &OptSpec)> {
+                        long_table()
+                            .filter(|(l, s)| {
+                                s.is_addition() == additions && l.as_bytes().starts_with(name)
+                            })
+                            .collect()
+                    };
+                    let mut candidates = matching(false);
+                    if candidates.is_empty() {
+                        candidates = matching(true);
+                    }
                     match candidates.first() {
                         None => {
                             events.push(Event::Error(crate::msg!(
@@ -275,9 +313,9 @@ pub fn parse(args: &[Vec<u8>], posixly_correct: bool) -> Parsed {
                             return Parsed { events, operands };
                         }
                         Some(&first) => {
-                            let ambiguous = candidates.iter().any(|(_, s)| {
-                                s.has_arg != first.1.has_arg || s.short != first.1.short
-                            });
+                            let ambiguous = candidates
+                                .iter()
+                                .any(|(_, s)| s.has_arg != first.1.has_arg || s.id != first.1.id);
                             if ambiguous {
                                 let mut m = crate::msg!(
                                     b"option '--",
@@ -337,7 +375,7 @@ pub fn parse(args: &[Vec<u8>], posixly_correct: bool) -> Parsed {
         while j < arg.len() {
             let c = arg[j];
             j += 1;
-            let Some(spec) = OPTIONS.iter().find(|o| o.short == c && c != b':') else {
+            let Some(spec) = OPTIONS.iter().find(|o| o.short == c && c != b':' && c != 0) else {
                 events.push(Event::Error(crate::msg!(
                     b"invalid option -- '",
                     [c],
@@ -405,6 +443,10 @@ pub struct Args {
     pub files: Vec<Vec<u8>>,
     /// `-j N`: threads for reading modules (`None`: one per core).
     pub jobs: Option<usize>,
+    /// `--cache` or `DEPMOD_CACHE=1`: use and update the scan cache.
+    pub cache: bool,
+    /// `--check`: compare with the files on disk, write nothing.
+    pub check: bool,
 }
 
 /// What to do after parsing.
@@ -520,14 +562,25 @@ pub fn parse_command(argv: &[OsString]) -> Command {
                     });
                 }
             },
+            OptId::Cache => out.cache = true,
+            OptId::Check => out.check = true,
             OptId::Version => return Command::Version,
             OptId::Help => return Command::Help,
         }
+    }
+    if std::env::var_os("DEPMOD_CACHE").is_some_and(|v| cache_env_enables(v.as_bytes())) {
+        out.cache = true;
     }
     let mut operands = parsed.operands.into_iter();
     out.version = operands.next();
     out.files = operands.collect();
     Command::Run(out)
+}
+
+/// Whether a `DEPMOD_CACHE` value turns the cache on: anything but empty, `0`, `no`, `off`
+/// or `false`.
+pub fn cache_env_enables(v: &[u8]) -> bool {
+    !matches!(v, b"" | b"0" | b"no" | b"off" | b"false")
 }
 
 /// `sscanf(s, "%u.%u") == 2`: optional blanks, an unsigned number, a dot, an unsigned number.
@@ -577,9 +630,13 @@ pub fn help_text(prog: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        let short = if o.short == 0 {
+            "    ".to_string()
+        } else {
+            format!("-{}, ", o.short as char)
+        };
         format!(
-            "\t-{}, {:<24} {}\n",
-            o.short as char,
+            "\t{short}{:<24} {}\n",
             long,
             o.help.replace("/lib/modules", crate::DEFAULT_MODULE_DIR)
         )
@@ -652,6 +709,39 @@ mod tests {
             err(&["--s"]),
             "option '--s' is ambiguous; possibilities: '--symvers' '--show' '--symbol-prefix'\n"
         );
+    }
+
+    #[test]
+    fn additions_resolve_only_where_kmod_has_no_match() {
+        // kmod's `--c` is `--config`; ours too, although `--cache` and `--check` exist.
+        assert_eq!(
+            p(&["--c", "x"]).events,
+            vec![Event::Opt(OptId::Config, Some(b"x".to_vec()))]
+        );
+        assert_eq!(p(&["--ca"]).events, vec![Event::Opt(OptId::Cache, None)]);
+        assert_eq!(p(&["--ch"]).events, vec![Event::Opt(OptId::Check, None)]);
+        assert_eq!(p(&["--check"]).events, vec![Event::Opt(OptId::Check, None)]);
+        assert_eq!(
+            p(&["--j", "2"]).events,
+            vec![Event::Opt(OptId::Jobs, Some(b"2".to_vec()))]
+        );
+        // The ambiguity message lists kmod's names only, as kmod prints it.
+        assert!(err(&["--=x"]).ends_with("'--version' '--help'\n"));
+        // Long-only options have no short form: a NUL byte is not one.
+        assert_eq!(
+            p(&["-\0"]).events,
+            vec![Event::Error(b"invalid option -- '\0'\n".to_vec())]
+        );
+    }
+
+    #[test]
+    fn cache_environment_values() {
+        for on in [&b"1"[..], b"yes", b"true", b"on"] {
+            assert!(cache_env_enables(on));
+        }
+        for off in [&b""[..], b"0", b"no", b"off", b"false"] {
+            assert!(!cache_env_enables(off));
+        }
     }
 
     #[test]

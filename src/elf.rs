@@ -166,6 +166,18 @@ pub struct Str {
     len: u32,
 }
 
+impl Str {
+    /// The range as (start, length) in [`ElfFacts::strings`].
+    pub fn parts(self) -> (u32, u32) {
+        (self.start, self.len)
+    }
+
+    /// A range of `strings` (the caller checks it lies inside).
+    pub fn from_parts(start: u32, len: u32) -> Str {
+        Str { start, len }
+    }
+}
+
 /// A symbol a module exports, with its CRC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Export {

@@ -11,6 +11,7 @@
 //! and its results come back in the module array's order. The library never prints: [`run`]
 //! returns the messages, the stdout bytes and the exit status.
 
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod diag;
@@ -178,7 +179,14 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     let modules = order::module_array(candidates, order.as_deref());
 
     clock.lap(log, "order");
-    let scanned = scan_all(&modules, args.jobs);
+    let cache_path = msg!(dirs.outdirname, b"/", cache::FILE_NAME);
+    let (scanned, new_cache) = if args.cache {
+        let (old, store) = open_cache(&cache_path, log);
+        let (scanned, new_cache) = scan_cached(&modules, args.jobs, old.as_ref(), log);
+        (scanned, new_cache.filter(|_| store))
+    } else {
+        (scan_all(&modules, args.jobs), None)
+    };
     clock.lap(log, "scan");
     let mut facts = Vec::with_capacity(modules.len());
     for (m, s) in modules.iter().zip(&scanned) {
@@ -229,6 +237,14 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         dirname: &dirs.dirname,
         warn: args.warn,
     };
+    if args.check {
+        let mut files = Vec::with_capacity(output::OUTPUTS.len());
+        for (name, _, render) in output::OUTPUTS {
+            files.push((*name, render(&linked, log)?));
+        }
+        out.status = i32::from(check(&dirs.outdirname, &files, &mut out.stdout));
+        return Ok(());
+    }
     if args.dry_run {
         for (_, kind, render) in output::OUTPUTS {
             if *kind == output::Kind::Text {
@@ -241,6 +257,9 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     let mut files = Vec::with_capacity(output::OUTPUTS.len());
     for (name, _, render) in output::OUTPUTS {
         files.push((*name, render(&linked, log)?));
+    }
+    if let Some(bytes) = new_cache {
+        files.push((cache::FILE_NAME, bytes));
     }
     clock.lap(log, "render");
     publish::publish(&dirs.outdirname, &files)?;
@@ -287,6 +306,149 @@ pub fn scan_all(modules: &[discover::Candidate], jobs: Option<usize>) -> Vec<mod
         Some(Ok(pool)) => pool.install(scan),
         _ => scan(),
     }
+}
+
+/// `--check`: compare the rendered outputs with the files in `outdir`, print each one that
+/// would change, and say whether any would.
+fn check(outdir: &[u8], files: &[(&str, Vec<u8>)], stdout: &mut Vec<u8>) -> bool {
+    let mut stale = false;
+    for (name, bytes) in files {
+        let path = msg!(outdir, b"/", name);
+        let state: &[u8] = match read_file(&path) {
+            Ok(old) if old == *bytes => continue,
+            Ok(_) => b"outdated",
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => b"missing",
+            Err(_) => b"unreadable",
+        };
+        stdout.extend_from_slice(&msg!(path, b": ", state, b"\n"));
+        stale = true;
+    }
+    stale
+}
+
+/// Load the scan cache (spec-free addition, `--cache`). Returns the cache, if usable, and
+/// whether a new one may be written (not when the old one could not even be read).
+fn open_cache(path: &[u8], log: &mut Log) -> (Option<cache::Cache>, bool) {
+    match cache::load(path) {
+        cache::Loaded::Ready(c) => (Some(c), true),
+        cache::Loaded::Missing => {
+            log.log(
+                Level::Info,
+                msg!(b"no cache ", path, b" yet: creating it\n"),
+            );
+            (None, true)
+        }
+        cache::Loaded::Foreign(by) => {
+            log.log(
+                Level::Notice,
+                msg!(b"ignoring cache ", path, b" (", by, b"): rebuilding it\n"),
+            );
+            (None, true)
+        }
+        cache::Loaded::Damaged(why) => {
+            log.warning(msg!(
+                b"ignoring damaged cache ",
+                path,
+                b" (",
+                why,
+                b"): rebuilding it\n"
+            ));
+            (None, true)
+        }
+        cache::Loaded::Unreadable(errno) => {
+            log.warning(msg!(
+                b"could not read cache ",
+                path,
+                b": ",
+                strerror(errno),
+                b"; not using it\n"
+            ));
+            (None, false)
+        }
+    }
+}
+
+/// One module's scan through the cache.
+struct Probe {
+    scanned: module::Scanned,
+    /// The identity under which the result is (or will be) stored, if it may be.
+    key: Option<cache::Identity>,
+    /// A newly encoded record (a miss); `None` for a hit, whose record is copied.
+    fresh: Option<Vec<u8>>,
+}
+
+/// Scan every module, reusing the cache's result for each file whose identity it holds.
+/// Returns the results in array order and the new cache's bytes when it differs from the old.
+fn scan_cached(
+    modules: &[discover::Candidate],
+    jobs: Option<usize>,
+    old: Option<&cache::Cache>,
+    log: &mut Log,
+) -> (Vec<module::Scanned>, Option<Vec<u8>>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let probe = |m: &discover::Candidate| -> Probe {
+        if let Some(c) = old
+            && let Ok(meta) = std::fs::metadata(std::path::Path::new(OsStr::from_bytes(&m.path)))
+        {
+            let id = cache::Identity::of(&meta);
+            if let Some(scanned) = c.lookup(&id) {
+                return Probe {
+                    scanned,
+                    key: Some(id),
+                    fresh: None,
+                };
+            }
+        }
+        let (scanned, meta) = module::scan_path_with_meta(&m.path);
+        let key = meta
+            .map(|m| cache::Identity::of(&m))
+            .filter(|id| id.settled(now) && cache::storable(&scanned));
+        let fresh = key.map(|_| cache::encode_record(&scanned));
+        Probe {
+            scanned,
+            key,
+            fresh,
+        }
+    };
+    let run = || -> Vec<Probe> { modules.par_iter().map(probe).collect() };
+    let probes = match jobs.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()) {
+        Some(Ok(pool)) => pool.install(run),
+        _ => run(),
+    };
+    let hits = probes
+        .iter()
+        .filter(|p| p.key.is_some() && p.fresh.is_none())
+        .count();
+    let old_len = old.map_or(0, cache::Cache::len);
+    log.log(
+        Level::Info,
+        format!(
+            "cache: reused {hits} of {} modules ({old_len} records)\n",
+            modules.len()
+        ),
+    );
+    let mut kept = rustc_hash::FxHashSet::default();
+    let mut changed = old.is_none();
+    for p in &probes {
+        if let Some(k) = p.key {
+            changed |= p.fresh.is_some();
+            kept.insert(k);
+        }
+    }
+    changed |= kept.len() != old_len;
+    let new_cache = changed.then(|| {
+        cache::build(probes.iter().filter_map(|p| {
+            let k = p.key?;
+            let record = match &p.fresh {
+                Some(r) => r.as_slice(),
+                None => old?.record(&k)?,
+            };
+            Some((k, record))
+        }))
+    });
+    (probes.into_iter().map(|p| p.scanned).collect(), new_cache)
 }
 
 /// Files mode (spec §1.2): the modules named on the command line, no configuration.

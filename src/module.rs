@@ -69,10 +69,29 @@ pub fn compression_of(magic: &[u8]) -> Compression {
 /// from memory; a larger uncompressed one is read section by section; a compressed one is
 /// read whole and decoded.
 pub fn scan_path(path: &[u8]) -> Scanned {
+    scan_path_with_meta(path).0
+}
+
+/// Scan the module at `path`, also returning the metadata of the file that was read (for
+/// the cache's key; `None` when it could not be opened).
+pub fn scan_path_with_meta(path: &[u8]) -> (Scanned, Option<std::fs::Metadata>) {
     let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
     let io = |e: std::io::Error| LoadError::errno(crate::diag::errno_of(&e));
-    let file = std::fs::File::open(path).map_err(io)?;
-    let size = file.metadata().map_err(io)?.len();
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (Err(io(e)), None),
+    };
+    let meta = match file.metadata() {
+        Ok(m) => m,
+        Err(e) => return (Err(io(e)), None),
+    };
+    let size = meta.len();
+    (scan_file(file, size), Some(meta))
+}
+
+/// Scan an open module file of `size` bytes.
+fn scan_file(file: std::fs::File, size: u64) -> Scanned {
+    let io = |e: std::io::Error| LoadError::errno(crate::diag::errno_of(&e));
     if size < 6 {
         return Err(LoadError::errno(libc::EINVAL));
     }

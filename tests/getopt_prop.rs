@@ -1,13 +1,18 @@
 //! Differential property test: `cli::parse` against the C library's `getopt_long` (spec §1.1).
 //!
-//! Both parsers get the same generated argument vectors with kmod 34.2's option table
-//! (`cli::OPTIONS`, short string `aAb:m:o:C:E:F:evnP:wVh`, `-n` with its two long names) and
-//! must agree on:
+//! Both parsers get the same generated argument vectors, glibc with kmod 34.2's option table
+//! (`cli::OPTIONS` without our additions, short string `aAb:m:o:C:E:F:evnP:wVh`, `-n` with its
+//! two long names) and must agree on:
 //! * the sequence of recognised options with their arguments, up to and including the first
 //!   error (depmod exits at the first `?`, and our parser stops there too);
 //! * the text of that error: glibc prints `argv0: <text>` to stderr, captured here by pointing
 //!   fd 2 at a temporary file around the call; with no error, glibc must print nothing;
 //! * the operands after permutation (`argv[optind..]`), for vectors without errors.
+//!
+//! Our additions (`-j`, `--jobs`, `--cache`, `--check`) are compared with glibc given the
+//! whole table, except that our parser resolves an abbreviation against kmod's names first
+//! (so that every command line kmod accepts means the same): a vector with a token like
+//! `--c` or `--=x` is compared with kmod's table, or skipped if it also uses an addition.
 //!
 //! Every vector runs both with and without `POSIXLY_CORRECT` (glibc reads the variable when
 //! it re-initialises, i.e. when `optind` is set to 0). getopt's state and the environment are
@@ -32,9 +37,11 @@ unsafe extern "C" {
     static mut opterr: c_int;
 }
 
-/// kmod 34.2's short option string followed by our additions (`-j`); also checked against
-/// the table.
-const SHORTOPTS: &str = "aAb:m:o:C:E:F:evnP:wVhj:";
+/// kmod 34.2's short option string; also checked against the table.
+const SHORTOPTS: &str = "aAb:m:o:C:E:F:evnP:wVh";
+
+/// The same followed by our additions with a short letter.
+const SHORTOPTS_ALL: &str = "aAb:m:o:C:E:F:evnP:wVhj:";
 
 /// The program name given to glibc as argv\[0\] (it prefixes its messages with it).
 const ARGV0: &[u8] = b"depmod";
@@ -45,8 +52,9 @@ static GLIBC: Mutex<()> = Mutex::new(());
 /// One step of either parser, in the order it reports them.
 #[derive(Clone, PartialEq, Eq)]
 enum Step {
-    /// A recognised option (its short letter) with its argument.
-    Opt(u8, Option<Vec<u8>>),
+    /// A recognised option (getopt's value: the short letter, or 256 + the table index of
+    /// an option without one) with its argument.
+    Opt(i32, Option<Vec<u8>>),
     /// An error, with its message text after `argv0: `.
     Error(Vec<u8>),
 }
@@ -72,8 +80,8 @@ impl std::fmt::Debug for Shown<'_> {
 impl std::fmt::Debug for Step {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Step::Opt(c, None) => write!(f, "-{}", c.escape_ascii()),
-            Step::Opt(c, Some(v)) => write!(f, "-{} {:?}", c.escape_ascii(), Shown(v)),
+            Step::Opt(c, None) => write!(f, "-{}", name_of(*c)),
+            Step::Opt(c, Some(v)) => write!(f, "-{} {:?}", name_of(*c), Shown(v)),
             Step::Error(m) => write!(f, "Error {:?}", Shown(m)),
         }
     }
@@ -92,6 +100,23 @@ impl std::fmt::Debug for Outcome {
     }
 }
 
+/// getopt's value for a table row.
+fn val_of(index: usize, o: &cli::OptSpec) -> i32 {
+    if o.short == 0 {
+        256 + index as i32
+    } else {
+        i32::from(o.short)
+    }
+}
+
+/// A getopt value for failure messages.
+fn name_of(val: i32) -> String {
+    match u8::try_from(val) {
+        Ok(c) => c.escape_ascii().to_string(),
+        Err(_) => format!("-{}", OPTIONS[(val - 256) as usize].long[0]),
+    }
+}
+
 /// Our parser, in the comparison's terms.
 fn ours(args: &[Vec<u8>], posixly: bool) -> Outcome {
     let parsed = cli::parse(args, posixly);
@@ -99,11 +124,12 @@ fn ours(args: &[Vec<u8>], posixly: bool) -> Outcome {
     for ev in parsed.events {
         match ev {
             Event::Opt(id, val) => {
-                let spec = OPTIONS
+                let (index, spec) = OPTIONS
                     .iter()
-                    .find(|o| o.id == id)
+                    .enumerate()
+                    .find(|(_, o)| o.id == id)
                     .expect("every OptId is in the table");
-                steps.push(Step::Opt(spec.short, val));
+                steps.push(Step::Opt(val_of(index, spec), val));
             }
             Event::Error(text) => {
                 steps.push(Step::Error(text));
@@ -118,10 +144,11 @@ fn ours(args: &[Vec<u8>], posixly: bool) -> Outcome {
     }
 }
 
-/// The short option string built from `cli::OPTIONS`.
-fn optstring_from_table() -> String {
+/// The short option string built from `cli::OPTIONS` (with or without the additions).
+fn optstring_from_table(additions: bool) -> String {
     OPTIONS
         .iter()
+        .filter(|o| o.short != 0 && (additions || !o.is_addition()))
         .map(|o| {
             let mut s = (o.short as char).to_string();
             if o.has_arg == HasArg::Required {
@@ -178,27 +205,35 @@ impl Drop for StderrCapture {
 
 /// glibc's `getopt_long` on `argv0 args...` with kmod's table.
 fn glibc(args: &[Vec<u8>], posixly: bool) -> Outcome {
+    glibc_with(args, posixly, false)
+}
+
+/// glibc's `getopt_long` with kmod's table, or with the whole table (`additions`).
+fn glibc_with(args: &[Vec<u8>], posixly: bool, additions: bool) -> Outcome {
     let _guard = GLIBC.lock().unwrap_or_else(|e| e.into_inner());
 
-    let optstring = CString::new(SHORTOPTS).expect("no NUL");
-    let names: Vec<(CString, &cli::OptSpec)> = OPTIONS
+    let optstring =
+        CString::new(if additions { SHORTOPTS_ALL } else { SHORTOPTS }).expect("no NUL");
+    let names: Vec<(CString, usize, &cli::OptSpec)> = OPTIONS
         .iter()
-        .flat_map(|o| {
+        .enumerate()
+        .filter(|(_, o)| additions || !o.is_addition())
+        .flat_map(|(i, o)| {
             o.long
                 .iter()
-                .map(move |l| (CString::new(*l).expect("no NUL"), o))
+                .map(move |l| (CString::new(*l).expect("no NUL"), i, o))
         })
         .collect();
     let mut longopts: Vec<libc::option> = names
         .iter()
-        .map(|(name, o)| libc::option {
+        .map(|(name, i, o)| libc::option {
             name: name.as_ptr(),
             has_arg: match o.has_arg {
                 HasArg::No => 0,
                 HasArg::Required => 1,
             },
             flag: std::ptr::null_mut(),
-            val: c_int::from(o.short),
+            val: val_of(*i, o),
         })
         .collect();
     longopts.push(libc::option {
@@ -249,9 +284,8 @@ fn glibc(args: &[Vec<u8>], posixly: bool) -> Outcome {
                 error = true;
                 break;
             }
-            let letter = u8::try_from(c).expect("getopt_long returned a byte");
             let arg = (!optarg.is_null()).then(|| CStr::from_ptr(optarg).to_bytes().to_vec());
-            steps.push(Step::Opt(letter, arg));
+            steps.push(Step::Opt(c, arg));
         }
         let first = usize::try_from(optind).expect("optind >= 0");
         argv[first.min(strings.len())..strings.len()]
@@ -422,6 +456,9 @@ const LONG_NAMES: &[&str] = &[
     "warn",
     "version",
     "help",
+    "jobs",
+    "cache",
+    "check",
     "unknown",
     "verbosity",
     "shows",
@@ -566,8 +603,41 @@ impl Tally {
 static PERMUTE_TALLY: Tally = Tally::new();
 static POSIX_TALLY: Tally = Tally::new();
 
+/// The long names a long-option token's name part abbreviates: (kmod's, additions').
+fn abbreviates(token: &[u8]) -> (bool, bool) {
+    let Some(body) = token.strip_prefix(b"--") else {
+        return (false, false);
+    };
+    let name = body.split(|&b| b == b'=').next().unwrap_or_default();
+    let matches = |additions: bool| {
+        OPTIONS
+            .iter()
+            .filter(|o| o.is_addition() == additions)
+            .flat_map(|o| o.long.iter())
+            .any(|l| l.as_bytes().starts_with(name))
+    };
+    (matches(false), matches(true))
+}
+
+/// Which glibc table is the model for a vector: the whole table, except where a long token
+/// abbreviates both a kmod name and an addition (`--c`, `--=x`): there our parser gives kmod's
+/// meaning, so kmod's table is the model, for vectors that use no addition (others: `None`,
+/// not compared; `additions_parse_as_glibc_would` covers them).
+fn model(args: &[Vec<u8>], posixly: bool) -> Option<Outcome> {
+    let conflict = args.iter().any(|a| abbreviates(a) == (true, true));
+    if !conflict {
+        return Some(glibc_with(args, posixly, true));
+    }
+    let uses_addition = args.iter().any(|a| {
+        abbreviates(a) == (false, true) || (a.first() == Some(&b'-') && a.contains(&b'j'))
+    });
+    (!uses_addition).then(|| glibc(args, posixly))
+}
+
 fn compare(args: &[Vec<u8>], posixly: bool) -> Result<Outcome, TestCaseError> {
-    let want = glibc(args, posixly);
+    let Some(want) = model(args, posixly) else {
+        return Ok(ours(args, posixly));
+    };
     let got = ours(args, posixly);
     prop_assert_eq!(
         &got,
@@ -614,7 +684,43 @@ proptest! {
 
 #[test]
 fn table_matches_kmod_short_string() {
-    assert_eq!(optstring_from_table(), SHORTOPTS);
+    assert_eq!(optstring_from_table(false), SHORTOPTS);
+    assert_eq!(optstring_from_table(true), SHORTOPTS_ALL);
+}
+
+/// Our additions, named so that no kmod option matches, parse as glibc parses them given
+/// the whole table; where a kmod option also matches, kmod's meaning wins.
+#[test]
+fn additions_parse_as_glibc_would() {
+    let vectors: &[&[&[u8]]] = &[
+        &[b"-j", b"2", b"1.0"],
+        &[b"-j2", b"-a"],
+        &[b"-aj", b"3"],
+        &[b"--jobs=4"],
+        &[b"--jobs", b"4", b"x"],
+        &[b"--jo", b"1"],
+        &[b"--j=1"],
+        &[b"--jobs"],
+        &[b"-j"],
+        &[b"--cache"],
+        &[b"--cache=1"],
+        &[b"--check", b"1.0"],
+        &[b"--ca", b"--che"],
+        &[b"--cach", b"-n"],
+        &[b"--checks"],
+    ];
+    for v in vectors {
+        let args: Vec<Vec<u8>> = v.iter().map(|a| a.to_vec()).collect();
+        for posixly in [false, true] {
+            let (o, g) = (ours(&args, posixly), glibc_with(&args, posixly, true));
+            assert_eq!(o, g, "{:?}", show(&args));
+        }
+    }
+    // `--c` and `--=x` keep kmod's meaning and message although `--cache`/`--check` match.
+    for v in [&[&b"--c"[..], b"x"][..], &[b"--=x"], &[b"--"]] {
+        let args: Vec<Vec<u8>> = v.iter().map(|a| a.to_vec()).collect();
+        assert_eq!(ours(&args, false), glibc(&args, false), "{:?}", show(&args));
+    }
 }
 
 /// Hand-picked vectors, run in both modes, plus a check that the harness sees what it should.
@@ -673,7 +779,7 @@ fn regressions() {
     );
     let args: Vec<Vec<u8>> = vec![b"1.0".to_vec(), b"-a".to_vec(), b"/x.ko".to_vec()];
     let permuted = glibc(&args, false);
-    assert_eq!(permuted.steps, vec![Step::Opt(b'a', None)]);
+    assert_eq!(permuted.steps, vec![Step::Opt(i32::from(b'a'), None)]);
     assert_eq!(
         permuted.operands,
         Some(vec![b"1.0".to_vec(), b"/x.ko".to_vec()])
