@@ -9,12 +9,13 @@
 # "" and /lib/modules, or /usr/lib/modules where /lib/modules does not exist). Later operands
 # are module files (*.ko*).
 
-# Print the short option that option $1 names: $1 itself for a short option, else the long
-# option's letter, a long option being its name or an unambiguous prefix of it, as getopt_long
-# allows. Uses the caller's tables; fails for an unknown or ambiguous option.
-_depmod_short()
+# Print the option that word $1 names, as a key of the caller's _depmod_kinds: $1 itself for a
+# short option or a long one without a short form, else the long option's short form. A long
+# option may be an unambiguous prefix, matched first against kmod's names and then against our
+# additions, as depmod's getopt_long does. Fails for an unknown or ambiguous option.
+_depmod_option()
 {
-    local name=$1 key found=
+    local name=$1 key found= additions
     if [[ $name != --* ]]; then
         [[ -n ${_depmod_kinds[$name]+set} ]] && printf '%s\n' "$name"
         return
@@ -24,11 +25,16 @@ _depmod_short()
         return 0
     fi
     [[ $name == --?* ]] || return 1
-    for key in "${!_depmod_longs[@]}"; do
-        [[ $key == "$name"* ]] || continue
-        # -n has two long names: a prefix of both names one option.
-        [[ -n $found && $found != "${_depmod_longs[$key]}" ]] && return 1
-        found=${_depmod_longs[$key]}
+    for additions in 0 1; do
+        for key in "${!_depmod_longs[@]}"; do
+            [[ $key == "$name"* ]] || continue
+            [[ " $_depmod_additions " == *" ${_depmod_longs[$key]} "* ]] && ((additions == 0)) && continue
+            [[ " $_depmod_additions " != *" ${_depmod_longs[$key]} "* ]] && ((additions == 1)) && continue
+            # -n has two long names: a prefix of both names one option.
+            [[ -n $found && $found != "${_depmod_longs[$key]}" ]] && return 1
+            found=${_depmod_longs[$key]}
+        done
+        [[ -n $found ]] && break
     done
     [[ -n $found ]] && printf '%s\n' "$found"
 }
@@ -79,18 +85,22 @@ _depmod_values()
 _depmod()
 {
     # The options, in the order of depmod::cli::OPTIONS (tests/completions.rs keeps them in
-    # step): each short option with the kind of its argument ("-" for none: a flag) ...
+    # step): each option, by its short form or else its long name, with the kind of its
+    # argument ("-" for none: a flag) ...
     local -A _depmod_kinds=(
         [-a]=- [-A]=- [-b]=dir [-m]=dir [-o]=dir [-C]=path [-E]=file [-F]=file
         [-e]=- [-v]=- [-n]=- [-P]=free [-w]=- [-V]=- [-h]=- [-j]=free
+        [--cache]=- [--check]=-
     )
-    # ... and each long option with its short one.
+    # ... each long name with the option it names ...
     local -A _depmod_longs=(
         [--all]=-a [--quick]=-A [--basedir]=-b [--moduledir]=-m [--outdir]=-o
         [--config]=-C [--symvers]=-E [--filesyms]=-F [--errsyms]=-e [--verbose]=-v
         [--show]=-n [--dry-run]=-n [--symbol-prefix]=-P [--warn]=-w [--version]=-V
-        [--help]=-h [--jobs]=-j
+        [--help]=-h [--jobs]=-j [--cache]=--cache [--check]=--check
     )
+    # ... and the options that are additions to kmod's.
+    local _depmod_additions='-j --cache --check'
     COMPREPLY=()
 
     # Words up to the cursor as getopt will see them. Bash splits words at the characters of
@@ -140,7 +150,7 @@ _depmod()
             continue
         fi
         if [[ $w == --* ]]; then
-            letter=$(_depmod_short "${w%%=*}") || continue
+            letter=$(_depmod_option "${w%%=*}") || continue
             [[ ${_depmod_kinds[$letter]} == - ]] && continue
             if [[ $w == *=* ]]; then
                 case $letter in
@@ -176,7 +186,7 @@ _depmod()
         _depmod_values "${_depmod_kinds[$pending]}" "$cur" ""
     elif [[ -z $dashdash && $cur == --* ]]; then
         if [[ $cur == *=* ]]; then
-            letter=$(_depmod_short "${cur%%=*}") || return 0
+            letter=$(_depmod_option "${cur%%=*}") || return 0
             if [[ $cut == "${cur%%=*}=" ]]; then
                 # Readline completes the value alone, as a path.
                 _depmod_values "${_depmod_kinds[$letter]}" "${cur#*=}" ""
@@ -196,7 +206,9 @@ _depmod()
         fi
     elif [[ -z $dashdash && $cur == -* ]]; then
         if [[ $cur == - ]]; then
-            COMPREPLY=("${!_depmod_kinds[@]}")
+            for w in "${!_depmod_kinds[@]}"; do
+                [[ $w == -? ]] && COMPREPLY+=("$w")
+            done
             for w in "${!_depmod_longs[@]}"; do
                 if [[ ${_depmod_kinds[${_depmod_longs[$w]}]} == - ]]; then
                     COMPREPLY+=("$w")

@@ -57,22 +57,30 @@ function __depmod_scan
     printf '%s\n' $base $moddir $operands
 end
 
-# The short letter of long option $argv[1], which may be an unambiguous prefix.
+# The option that long option $argv[1] names: its short letter, or its name for an option
+# without one. It may be an unambiguous prefix, matched first against kmod's names and then
+# against our additions (-j, --cache, --check), as depmod's getopt_long does.
 function __depmod_long_letter
-    set -l table all:a quick:A basedir:b moduledir:m outdir:o config:C symvers:E filesyms:F \
-        errsyms:e verbose:v show:n dry-run:n symbol-prefix:P warn:w version:V help:h jobs:j
+    set -l kmod all:a quick:A basedir:b moduledir:m outdir:o config:C symvers:E filesyms:F \
+        errsyms:e verbose:v show:n dry-run:n symbol-prefix:P warn:w version:V help:h
+    set -l additions jobs:j cache:cache check:check
     set -l name (string sub -s 3 -- $argv[1])
-    set -l found
-    for entry in $table
-        set -l parts (string split : -- $entry)
-        if test "$parts[1]" = "$name"
-            echo $parts[2]
-            return 0
+    for table in kmod additions
+        set -l found
+        for entry in $$table
+            set -l parts (string split : -- $entry)
+            if test "$parts[1]" = "$name"
+                echo $parts[2]
+                return 0
+            end
+            string match -q -- "$name*" $parts[1]; and set -a found $parts[2]
         end
-        string match -q -- "$name*" $parts[1]; and set -a found $parts[2]
+        set found (printf '%s\n' $found | sort -u)
+        if set -q found[1]
+            test (count $found) = 1; and echo $found
+            return
+        end
     end
-    set found (printf '%s\n' $found | sort -u)
-    test (count $found) = 1; and echo $found
 end
 
 function __depmod_expand_home
@@ -154,6 +162,8 @@ complete -c depmod -s w -l warn -d 'Warn on duplicates'
 complete -c depmod -s V -l version -d 'Show version'
 complete -c depmod -s h -l help -d 'Show help'
 complete -c depmod -s j -l jobs -x -d 'Read modules on N threads (default: all cores)'
+complete -c depmod -l cache -d 'Reuse facts of unchanged modules (also DEPMOD_CACHE=1)'
+complete -c depmod -l check -d 'Exit 1 if any output would change; write nothing'
 # Operands: the kernel version, then module files.
 complete -c depmod -n __depmod_wants_version -a '(__depmod_versions)'
 complete -c depmod -n __depmod_wants_module -a '(__depmod_modules)'
