@@ -718,9 +718,10 @@ fn drift_fish_offers_exactly_the_table() {
 // ---------------------------------------------------------------------------------------------
 // Interactive shells in tmux (bash and zsh).
 
-/// A tmux server of its own (a unique socket), killed when dropped, running one shell.
+/// A tmux server of its own, killed when dropped, running one shell. Its socket lies in the
+/// fixture's temporary directory (tmux leaves the file behind), unique to the test.
 struct Tmux {
-    socket: String,
+    socket: PathBuf,
     prompt: &'static str,
 }
 
@@ -732,11 +733,10 @@ impl Tmux {
     /// until it has run. `setup` must set the prompt to `prompt` and end by printing READY-2
     /// (as `READY-$((1+1))`, so that the typed line does not match).
     fn start(fx: &Fixture, shell: &[&str], setup: &str, prompt: &'static str) -> Tmux {
-        let socket = format!(
-            "depmod-completions-{}-{}",
-            std::process::id(),
-            SESSIONS.fetch_add(1, Ordering::SeqCst)
-        );
+        let socket = fx
+            .dir
+            .path()
+            .join(format!("tmux-{}", SESSIONS.fetch_add(1, Ordering::SeqCst)));
         let tmux = Tmux { socket, prompt };
         let home = fx.home();
         let mut args: Vec<String> = ["new-session", "-d", "-x", "200", "-y", "60", "-c"]
@@ -765,7 +765,8 @@ impl Tmux {
 
     fn run(&self, args: &[&str]) -> Output {
         Command::new("tmux")
-            .args(["-f", "/dev/null", "-L", &self.socket])
+            .args(["-f", "/dev/null", "-S"])
+            .arg(&self.socket)
             .args(args)
             .env_remove("TMUX")
             .output()
@@ -856,7 +857,7 @@ impl Drop for Tmux {
 
 fn bash_in_tmux(fx: &Fixture) -> Tmux {
     let setup = format!(
-        "PS1='bash> '; source {}; bind 'set show-all-if-ambiguous on'; \
+        "PS1='bash> '; unset HISTFILE; source {}; bind 'set show-all-if-ambiguous on'; \
          bind 'set bell-style none'; echo READY-$((1+1))",
         sh_quote(script("depmod.bash").to_str().unwrap())
     );
