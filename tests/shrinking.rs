@@ -25,7 +25,7 @@ use support::*;
 /// exports, imports, aliases and a large `.text` between its headers and its tables.
 fn large_module() -> Vec<u8> {
     let text: Vec<u8> = (0..200_000u32)
-        .map(|i| (i * 2_654_435_761u32 >> 24) as u8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
         .collect();
     let m = ModuleBuilder::new(Arch::X86_64)
         .export("big_a", 0x1234_5678)
