@@ -12,6 +12,7 @@
 //! Each test crate uses a different subset of this module.
 #![allow(dead_code, unused_imports)]
 
+pub mod clients;
 pub mod diff;
 pub mod elf;
 pub mod run;
