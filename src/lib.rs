@@ -182,6 +182,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     let cache_path = msg!(dirs.outdirname, b"/", cache::FILE_NAME);
     let (scanned, new_cache) = if args.cache {
         let (old, store) = open_cache(&cache_path, log);
+        clock.lap(log, "cache load");
         let (scanned, new_cache) = scan_cached(&modules, args.jobs, old.as_ref(), log);
         (scanned, new_cache.filter(|_| store))
     } else {
@@ -258,11 +259,9 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     for (name, _, render) in output::OUTPUTS {
         files.push((*name, render(&linked, log)?));
     }
-    if let Some(bytes) = new_cache {
-        files.push((cache::FILE_NAME, bytes));
-    }
     clock.lap(log, "render");
-    publish::publish(&dirs.outdirname, &files)?;
+    let extra = new_cache.as_deref().map(|b| (cache::FILE_NAME, b));
+    publish::publish(&dirs.outdirname, &files, extra, log)?;
     clock.lap(log, "publish");
     Ok(())
 }

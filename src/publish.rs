@@ -2,7 +2,7 @@
 //! flushed to disk before any of them replaces the old file (spec §6.2, §13). A failure leaves
 //! every old file untouched and no temporary file behind.
 
-use crate::diag::{Fatal, errno_of, strerror};
+use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::msg;
 use std::ffi::OsStr;
 use std::io::Write;
@@ -46,7 +46,16 @@ impl Drop for Temps<'_> {
 }
 
 /// Write `outputs` (file name, content) into `dir`, replacing the old files all or nothing.
-pub fn publish(dir: &[u8], outputs: &[(&str, Vec<u8>)]) -> Result<(), Fatal> {
+///
+/// `extra` (the scan cache) is written with them but not flushed (a torn cache fails its
+/// checksum and is rebuilt) and renamed after them; failing to write it is only a warning,
+/// since an older cache is still correct (it is keyed by file identity), only less useful.
+pub fn publish(
+    dir: &[u8],
+    outputs: &[(&str, Vec<u8>)],
+    extra: Option<(&str, &[u8])>,
+    log: &mut Log,
+) -> Result<(), Fatal> {
     mkdir_p(dir)?;
     let dir_file = std::fs::File::open(os(dir)).map_err(|e| {
         Fatal::new(msg!(
@@ -123,26 +132,120 @@ pub fn publish(dir: &[u8], outputs: &[(&str, Vec<u8>)]) -> Result<(), Fatal> {
             ))
         })?;
     }
+    // The extra file: written now, renamed last.
+    let extra_tmp = extra.and_then(|(name, data)| {
+        let tmp = msg!(name, suffix);
+        let path = msg!(dir, b"/", tmp);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .open(os(&path))
+            .and_then(|mut f| f.write_all(data));
+        match written {
+            Ok(()) => Some((name, tmp)),
+            Err(e) => {
+                let _ = std::fs::remove_file(os(&path));
+                log.warning(msg!(
+                    b"could not write ",
+                    dir,
+                    b"/",
+                    name,
+                    b": ",
+                    strerror(errno_of(&e)),
+                    b"\n"
+                ));
+                None
+            }
+        }
+    });
+    if let Some((_, tmp)) = &extra_tmp {
+        temps.names.push(tmp.clone());
+    }
+    // Each output takes its old file's place by exchanging the two names, so that when a
+    // later one fails, every earlier one is swapped back: no old file is replaced unless all
+    // are. The temporary names then hold the old contents, removed when `temps` drops.
+    let mut done: Vec<(usize, Replaced)> = Vec::with_capacity(outputs.len());
     for (i, (name, _)) in outputs.iter().enumerate() {
         let tmp = &temps.names[i];
-        std::fs::rename(os(&msg!(dir, b"/", tmp)), os(&msg!(dir, b"/", name))).map_err(|e| {
-            Fatal::new(msg!(
-                b"renameat(",
+        match replace(&dir_file, tmp, name) {
+            Ok(how) => done.push((i, how)),
+            Err(errno) => {
+                for &(j, how) in done.iter().rev() {
+                    undo(&dir_file, &temps.names[j], outputs[j].0, how);
+                }
+                return Err(Fatal::new(msg!(
+                    b"renameat(",
+                    dir,
+                    b", ",
+                    tmp,
+                    b", ",
+                    dir,
+                    b", ",
+                    name,
+                    b"): ",
+                    strerror(errno),
+                    b"\n"
+                )));
+            }
+        }
+    }
+    if let Some((name, tmp)) = extra_tmp {
+        let from = msg!(dir, b"/", tmp);
+        if let Err(e) = std::fs::rename(os(&from), os(&msg!(dir, b"/", name))) {
+            let _ = std::fs::remove_file(os(&from));
+            log.warning(msg!(
+                b"could not replace ",
                 dir,
-                b", ",
-                tmp,
-                b", ",
-                dir,
-                b", ",
+                b"/",
                 name,
-                b"): ",
+                b": ",
                 strerror(errno_of(&e)),
                 b"\n"
-            ))
-        })?;
+            ));
+        }
     }
-    temps.names.clear();
     // Make the renames durable; a failure here changes nothing already visible.
     let _ = dir_file.sync_all();
     Ok(())
+}
+
+/// How an output took its final name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Replaced {
+    /// Exchanged with the old file, which now has the temporary name: can be undone.
+    Exchanged,
+    /// There was no old file.
+    Created,
+    /// Renamed over the old file (a filesystem without exchange): cannot be undone.
+    Overwritten,
+}
+
+/// Give `tmp` the name `name` in `dir`.
+fn replace(dir: &std::fs::File, tmp: &[u8], name: &str) -> Result<Replaced, i32> {
+    use rustix::fs::{RenameFlags, renameat, renameat_with};
+    use rustix::io::Errno;
+    let tmp = OsStr::from_bytes(tmp);
+    let plain = |how| {
+        renameat(dir, tmp, dir, name)
+            .map(|()| how)
+            .map_err(|e| e.raw_os_error())
+    };
+    match renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(Replaced::Exchanged),
+        Err(Errno::NOENT) => plain(Replaced::Created),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => plain(Replaced::Overwritten),
+        Err(e) => Err(e.raw_os_error()),
+    }
+}
+
+/// Undo [`replace`] as far as possible (best effort: the run is failing already).
+fn undo(dir: &std::fs::File, tmp: &[u8], name: &str, how: Replaced) {
+    use rustix::fs::{RenameFlags, renameat, renameat_with};
+    let tmp = OsStr::from_bytes(tmp);
+    let _ = match how {
+        Replaced::Exchanged => renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE),
+        Replaced::Created => renameat(dir, name, dir, tmp),
+        Replaced::Overwritten => Ok(()),
+    };
 }
