@@ -6,7 +6,7 @@ use crate::discover::Candidate;
 use crate::elf::ElfFacts;
 use crate::hash::{SYMBOL_BUCKETS, hash_order_indices};
 use crate::msg;
-use crate::order::{c_str, fgets_lines};
+use crate::order::{c_str, fgets_lines, read_stream};
 use rustc_hash::FxHashMap as HashMap;
 
 /// A symbol the kernel itself provides (from `-E` or `-F`).
@@ -18,17 +18,20 @@ pub struct KernelSymbol {
     pub crc: u64,
 }
 
-/// Read a `-E`/`-F` file; kmod stops with FATAL when it cannot.
+/// Read a `-E`/`-F` file; kmod stops with FATAL when it cannot open it. A read error ends
+/// the file as its end would (kmod reads with `fgets` until NULL): a directory opens, as
+/// with `fopen`, and reads as an empty file.
 fn read_kernel_file(path: &[u8]) -> Result<Vec<u8>, Fatal> {
-    crate::read_file(path).map_err(|e| {
-        Fatal::new(msg!(
+    match read_stream(path) {
+        Ok((data, _)) => Ok(data),
+        Err(e) => Err(Fatal::new(msg!(
             b"could not load ",
             path,
             b": ",
             strerror(errno_of(&e)),
             b"\n"
-        ))
-    })
+        ))),
+    }
 }
 
 /// Read Module.symvers (`-E`): `vmlinux` symbols with their CRCs (spec §5.1).

@@ -35,12 +35,32 @@ pub fn c_str(b: &[u8]) -> &[u8] {
     }
 }
 
+/// A text input read as kmod reads it through a C stream: `Err` when opening fails; else the
+/// bytes read, and the error that ended reading early, if one did. Opening a directory
+/// succeeds (as `fopen(path, "r")` does), and reading it fails at once with `EISDIR`: the
+/// callers that take a stream error for its end see an empty file.
+pub fn read_stream(path: &[u8]) -> std::io::Result<(Vec<u8>, Option<std::io::Error>)> {
+    use std::io::Read;
+    use std::os::unix::ffi::OsStrExt;
+    let mut f = std::fs::File::open(std::ffi::OsStr::from_bytes(path))?;
+    let mut data = Vec::new();
+    // On an error `read_to_end` keeps what it read before it in `data`.
+    let err = f.read_to_end(&mut data).err();
+    Ok((data, err))
+}
+
 /// Read `<dirname>/modules.order`: its lines without newlines, or `None` when the array is
 /// to stay in hash order (missing file, warned; or a line without its newline, an error).
+/// A read error ends the file silently, as the end of a C stream does (a directory in its
+/// place reads as an empty file).
+///
+/// Lines are C strings: a piece with a NUL is cut there, so the newline check looks at the
+/// byte before the first NUL. A piece whose C string is empty (it starts with NUL) is
+/// skipped, whatever follows the NUL, but still counts in the line numbers.
 pub fn read_modules_order(dirname: &[u8], log: &mut Log) -> Option<Vec<Vec<u8>>> {
     let path = msg!(dirname, b"/modules.order");
-    let data = match crate::read_file(&path) {
-        Ok(d) => d,
+    let data = match read_stream(&path) {
+        Ok((d, _)) => d,
         Err(e) => {
             log.warning(msg!(
                 b"could not open modules.order at ",
@@ -55,6 +75,9 @@ pub fn read_modules_order(dirname: &[u8], log: &mut Log) -> Option<Vec<Vec<u8>>>
     let mut lines = Vec::new();
     for (i, raw) in fgets_lines(&data, 4096).enumerate() {
         let line = c_str(raw);
+        if line.is_empty() {
+            continue;
+        }
         match line.strip_suffix(b"\n") {
             Some(l) => lines.push(l.to_vec()),
             None => {
@@ -126,6 +149,17 @@ mod tests {
         assert_eq!(lines[0].len(), 4095);
         assert_eq!(lines[1].len(), 906);
         assert_eq!(lines[2], b"b");
+    }
+
+    #[test]
+    fn read_stream_directory_opens_and_fails_to_read() {
+        let dir = std::env::temp_dir();
+        let path = dir.as_os_str().as_encoded_bytes();
+        let (data, err) = read_stream(path).expect("a directory opens");
+        assert!(data.is_empty());
+        assert_eq!(err.and_then(|e| e.raw_os_error()), Some(libc::EISDIR));
+        let missing = [path, b"/depmod-rs-no-such-file".as_slice()].concat();
+        assert!(read_stream(&missing).is_err());
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::discover::{Candidate, modname};
 use crate::elf::ElfFacts;
 use crate::index::{IndexBuilder, normalize_alias_into};
 use crate::link::Graph;
-use crate::order::{c_str, fgets_lines};
+use crate::order::{c_str, fgets_lines, read_stream};
 use crate::{msg, put};
 
 /// What every renderer reads.
@@ -168,23 +168,17 @@ fn symbols_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     Ok(idx.to_bytes())
 }
 
-/// Read a file of the module directory; `None` (after kmod's warning) when it cannot be opened.
-fn read_builtin(l: &Linked, name: &str, log: &mut Log) -> Result<Option<Vec<u8>>, Fatal> {
+/// Read a file of the module directory as kmod's C stream does; `None` (after kmod's
+/// warning) when it cannot be opened. A directory opens, as with `fopen`, and then fails to
+/// read (`EISDIR`): the bytes read and that error are returned for the caller to judge.
+fn read_builtin(
+    l: &Linked,
+    name: &str,
+    log: &mut Log,
+) -> Option<(Vec<u8>, Option<std::io::Error>)> {
     let path = msg!(l.dirname, b"/", name);
-    match crate::read_file(&path) {
-        Ok(d) => Ok(Some(d)),
-        Err(e)
-            if e.kind() == std::io::ErrorKind::IsADirectory
-                || e.raw_os_error() == Some(libc::EISDIR) =>
-        {
-            Err(Fatal::error(msg!(
-                b"Could not write index '",
-                name,
-                b"': ",
-                strerror(libc::EISDIR),
-                b"\n"
-            )))
-        }
+    match read_stream(&path) {
+        Ok(read) => Some(read),
         Err(e) => {
             log.warning(msg!(
                 b"could not open ",
@@ -195,32 +189,54 @@ fn read_builtin(l: &Linked, name: &str, log: &mut Log) -> Result<Option<Vec<u8>>
                 strerror(errno_of(&e)),
                 b"\n"
             ));
-            Ok(None)
+            None
         }
     }
 }
 
 fn builtin_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
-    let Some(data) = read_builtin(l, "modules.builtin", log)? else {
+    // kmod reads modules.builtin with `fgets` until it returns NULL and never asks why: a
+    // read error (a directory in its place) ends the file quietly.
+    let Some((data, _)) = read_builtin(l, "modules.builtin", log) else {
         return Ok(Vec::new());
     };
     let mut idx = IndexBuilder::with_duplicate_check(false);
+    // kmod converts each line into one name buffer, and a piece with an empty base name (it
+    // ends with '/': a last line without newline, or the head of a line longer than the
+    // buffer) fails to convert and leaves the buffer as it was: the previous name is
+    // inserted again. Before any name was converted kmod's buffer holds uninitialised
+    // stack bytes; such a piece is skipped here.
+    let mut name: Option<Vec<u8>> = None;
     for raw in fgets_lines(&data, 4096) {
         let line = c_str(raw);
         if !line.first().is_some_and(|b| b.is_ascii_alphabetic()) {
             log.error(msg!(b"Invalid modules.builtin line: ", line, b"\n"));
             continue;
         }
-        let name = modname(line).unwrap_or_default();
-        insert(&mut idx, &name, b"", 0)?;
+        if let Some(n) = modname(line) {
+            name = Some(n);
+        }
+        if let Some(n) = &name {
+            insert(&mut idx, n, b"", 0)?;
+        }
     }
     Ok(idx.to_bytes())
 }
 
 fn builtin_alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
-    let Some(data) = read_builtin(l, "modules.builtin.modinfo", log)? else {
+    let Some((data, err)) = read_builtin(l, "modules.builtin.modinfo", log) else {
         return Ok(Vec::new());
     };
+    // Unlike modules.builtin, kmod checks this stream for an error: the generator fails with
+    // EINVAL, not the read's errno (verified for a directory, whose read gives EISDIR), and
+    // the file is not written.
+    if err.is_some() {
+        return Err(Fatal::error(msg!(
+            b"Could not write index 'modules.builtin.alias.bin': ",
+            strerror(libc::EINVAL),
+            b"\n"
+        )));
+    }
     let mut idx = IndexBuilder::with_duplicate_check(false);
     let mut key = Vec::new();
     for (module, alias) in builtin_aliases(&data) {

@@ -9,10 +9,9 @@
 //! loudly without it, failing under `CI=true`). Where kmod crashes, hangs or this project
 //! documents a deviation, the scenario asserts our behaviour instead and says so.
 //!
-//! Scenarios on which ours differs from kmod 34.2 by a bug not yet fixed in src/ are
-//! `#[ignore]`d with the reason (run them with `--ignored`): an input that is a directory
-//! (kmod's fopen succeeds and it reads nothing), a modules.order line starting with NUL, and a
-//! modules.builtin piece with an empty base name.
+//! An input that is a directory opens as kmod's fopen opens it, and reading it then fails
+//! (EISDIR): kmod takes that for the end of modules.order, modules.builtin and the `-F`/`-E`
+//! files, and fails the modules.builtin.alias.bin generator for modules.builtin.modinfo.
 
 mod support;
 
@@ -123,10 +122,9 @@ fn order_nul_bytes() {
     check(&t, &[]);
 }
 
-/// kmod 34.2 takes a line whose C string is empty (it starts with NUL) as a good line; we
-/// report it as `corrupted line misses '\n'` and drop the modules.order sort (src/order.rs).
+/// kmod 34.2 takes a line whose C string is empty (it starts with NUL) as a good line that
+/// names no module; it still counts in the line numbers.
 #[test]
-#[ignore = "src bug reported: order.rs rejects a modules.order line starting with NUL"]
 fn order_line_starting_with_nul() {
     let t = base();
     t.moddir_file(
@@ -134,6 +132,66 @@ fn order_line_starting_with_nul() {
         b"\0abc\nkernel/b.ko\n\0\nkernel/sub/c.ko\nkernel/a.ko\n".as_slice(),
     );
     check(&t, &[]);
+}
+
+/// A NUL right before the newline: the C string ends without it, `corrupted line misses '\n'`.
+#[test]
+fn order_nul_before_newline() {
+    let t = base();
+    t.moddir_file(
+        "modules.order",
+        b"kernel/b.ko\nkernel/sub/c.ko\0\nkernel/a.ko\n".as_slice(),
+    );
+    check(&t, &[]);
+}
+
+/// Lines starting with NUL still count in the line number of a later error.
+#[test]
+fn order_nul_lines_then_missing_newline() {
+    let t = base();
+    t.moddir_file(
+        "modules.order",
+        b"\0\n\0x\nkernel/b.ko\n\0\nkernel/a.ko".as_slice(),
+    );
+    check(&t, &[]);
+}
+
+/// A last line starting with NUL and without newline: an empty C string, no error.
+#[test]
+fn order_last_line_nul_without_newline() {
+    let t = base();
+    t.moddir_file(
+        "modules.order",
+        b"kernel/b.ko\nkernel/a.ko\n\0abc".as_slice(),
+    );
+    check(&t, &[]);
+}
+
+/// Pieces of lines longer than the 4096-byte buffer: a head starting with NUL is an empty
+/// line; a head with a NUL inside ends without newline (an error at its line number).
+#[test]
+fn order_long_lines_with_nul() {
+    let t = base();
+    let mut data = b"kernel/sub/c.ko\n\0".to_vec();
+    data.extend(std::iter::repeat_n(b'x', 5000));
+    data.extend_from_slice(b"\nkernel/a.ko\n");
+    t.moddir_file("modules.order", data.clone());
+    check(&t, &[]);
+    data.extend_from_slice(b"yy\0");
+    data.extend(std::iter::repeat_n(b'y', 5000));
+    data.extend_from_slice(b"\nkernel/b.ko\n");
+    t.moddir_file("modules.order", data);
+    check(&t, &[]);
+}
+
+/// A file of one NUL, and one of one NUL and a newline.
+#[test]
+fn order_only_nul() {
+    for data in [&b"\0"[..], b"\0\n", b"\0\0\0\n\n"] {
+        let t = base();
+        t.moddir_file("modules.order", data);
+        check(&t, &[]);
+    }
 }
 
 #[test]
@@ -232,10 +290,8 @@ fn order_only_newlines_and_spaces() {
     check(&t, &[]);
 }
 
-/// kmod reads a directory named modules.order as an empty file: no message. We warn
-/// `could not open modules.order at <dir>: Is a directory` (src/order.rs); outputs agree.
+/// kmod reads a directory named modules.order as an empty file: no message.
 #[test]
-#[ignore = "src bug reported: a directory named modules.order gets a warning kmod does not print"]
 fn order_is_a_directory() {
     let t = base();
     std::fs::remove_file(t.moddir().join("modules.order")).unwrap();
@@ -291,16 +347,54 @@ fn builtin_long_lines() {
 
 /// A modules.builtin piece whose base name is empty (it ends with `/`: the last line without
 /// its newline, or the 4095-byte head of a longer line): kmod 34.2 inserts the previous
-/// line's module name again (its name buffer is left as it was); we insert an empty key
-/// (src/output.rs builtin_bin). For a first line kmod's buffer is uninitialised, so only a
-/// later line is compared.
+/// line's module name again (its name buffer is left as it was). For a first line kmod's
+/// buffer is uninitialised, so only a later line is compared (see
+/// `builtin_first_piece_ending_with_slash`).
 #[test]
-#[ignore = "src bug reported: builtin_bin inserts an empty key where kmod repeats the previous name"]
 fn builtin_piece_ending_with_slash() {
     let t = base();
     let over_buf = format!("kernel/{}.ko", "r/".repeat(3000));
     t.modules_builtin(format!("kernel/crypto/crc32c.ko\n{over_buf}\nkernel/lib/"));
     check(&t, &[]);
+}
+
+/// An invalid line between does not reset the name repeated for a piece ending with `/`.
+#[test]
+fn builtin_piece_ending_with_slash_after_invalid_line() {
+    let t = base();
+    t.modules_builtin("kernel/lib/zlib.ko\n/abs/x.ko\n\nkernel/crypto/");
+    check(&t, &[]);
+}
+
+/// A piece with an empty base name before any name was read: kmod inserts whatever its
+/// uninitialised buffer holds (not emulated); we skip the piece. Everything else as kmod.
+#[test]
+fn builtin_first_piece_ending_with_slash() {
+    let t = base();
+    // Its 4095-byte head ends with '/'; the rest, `r/…/r/.ko\n`, gives the key "".
+    let first = format!("kernel/{}.ko", "r/".repeat(3000));
+    t.modules_builtin(format!("{first}\nkernel/crypto/crc32c.ko\n"));
+    let r = ours_sane(&t, &[]);
+    assert_eq!(r.status, Some(0));
+    assert!(r.stderr.is_empty(), "{}", r.stderr_text());
+    let Some(reference) = run_reference(&t, &[]) else {
+        return;
+    };
+    assert_eq!(reference.status, r.status);
+    assert_eq!(reference.stdout, r.stdout);
+    for name in OUTPUTS {
+        if name != "modules.builtin.bin" {
+            assert_eq!(reference.output(name), r.output(name), "{name}");
+        }
+    }
+    // Ours holds what the rest of the file gives: the head is skipped.
+    let t2 = base();
+    t2.modules_builtin(format!("{}\nkernel/crypto/crc32c.ko\n", &first[4095..]));
+    let r2 = ours_sane(&t2, &[]);
+    assert_eq!(
+        r.output("modules.builtin.bin"),
+        r2.output("modules.builtin.bin")
+    );
 }
 
 #[test]
@@ -321,10 +415,8 @@ fn builtin_empty_and_modinfo_absent() {
 }
 
 /// kmod opens a directory with fopen and reads nothing from it: an empty index, exit 0, no
-/// message. We report `Could not write index 'modules.builtin': Is a directory`, exit 1 and
-/// write nothing (src/output.rs read_builtin).
+/// message.
 #[test]
-#[ignore = "src bug reported: a directory named modules.builtin is an error for us, empty for kmod"]
 fn builtin_is_a_directory() {
     let t = base();
     std::fs::remove_file(t.moddir().join("modules.builtin")).unwrap();
@@ -406,10 +498,8 @@ fn modinfo_binary_garbage() {
 
 /// kmod fails to generate modules.builtin.alias.bin (`Could not write index
 /// 'modules.builtin.alias.bin': Invalid argument`, exit 1) after renaming the nine files before
-/// it. All or nothing (spec §13): we must print the same and write nothing. We name the input
-/// file and its errno instead (src/output.rs read_builtin).
+/// it. All or nothing (spec §13): we print the same and write nothing.
 #[test]
-#[ignore = "src bug reported: wrong index name and errno when modules.builtin.modinfo is a directory"]
 fn modinfo_is_a_directory() {
     let t = base();
     std::fs::remove_file(t.moddir().join("modules.builtin.modinfo")).unwrap();
@@ -464,10 +554,8 @@ fn system_map_absent() {
     check(&t, &["-e", "-F", &path_str(&p)]);
 }
 
-/// kmod reads a directory given to -F/-E as an empty file (exit 0, every import unknown);
-/// we stop with `FATAL: could not load <dir>: Is a directory` (src/link.rs read_kernel_file).
+/// kmod reads a directory given to -F/-E as an empty file (exit 0, every import unknown).
 #[test]
-#[ignore = "src bug reported: a directory given to -F is FATAL for us, empty for kmod"]
 fn system_map_is_a_directory() {
     let t = base();
     let p = t.top().join("System.map.d");
@@ -531,7 +619,6 @@ fn symvers_crlf_and_garbage() {
 }
 
 #[test]
-#[ignore = "src bug reported: a directory given to -E is FATAL for us, empty for kmod"]
 fn symvers_is_a_directory() {
     let t = base();
     let p = t.top().join("Module.symvers.d");
