@@ -17,13 +17,26 @@
 //!   stored: a later change within the same timestamp tick could otherwise go unnoticed;
 //! * I/O errors are not stored, only what the content itself yields.
 //!
-//! Layout (all integers little-endian):
+//! Layout (fixed-size integers little-endian; `v` is an unsigned LEB128 varint):
 //!
 //! ```text
-//! "DEPMODSC" format:u32 taglen:u8 tag count:u32 bodylen:u64 crc32(body):u32 body
-//! body = count × ( dev:u64 ino:u64 size:u64 mtime:i64 mtime_ns:u32 ctime:i64 ctime_ns:u32
-//!                  len:u32 record[len] )
+//! "DEPMODSC" format:u32 taglen:u8 tag count:u32 dirty:u32 bodylen:u64 crc:u32 body
+//!   (crc: CRC-32 of count, dirty, bodylen and body)
+//! body    = nstrings:v (len:v bytes)×nstrings  record×count
+//! record  = dev:u64 ino:u64 size:u64 mtime:i64 mtime_ns:u32 ctime:i64 ctime_ns:u32 len:v facts
+//! facts   = 0 strbytes:v naliases:v id:v… nsoftdeps:v id:v… nweakdeps:v id:v… exports imports
+//!         | 1 errno:v message:v            (a load error; message = string id + 1, or 0)
+//! exports = 0 n:v (id<<1|wide):v crc…     | 1 errno:v
+//! imports = n:v (id<<2|weak<<1|wide):v crc…          (crc: u32, or u64 when wide)
 //! ```
+//!
+//! Every string (symbol names, alias values, messages) is stored once for the whole cache:
+//! a distribution kernel's 200,000 imports name about 23,000 distinct symbols.
+//!
+//! A rerun that changes a few records keeps the string table and the unchanged records as
+//! they are and appends the new records' strings; `dirty` counts the records added or dropped
+//! since the last full rebuild, which happens once they pass an eighth of the records
+//! (bounding the strings no record uses any more).
 
 use crate::elf::{ElfFacts, Export, Import, Str};
 use crate::module::{LoadError, Scanned};
@@ -38,7 +51,9 @@ pub const FILE_NAME: &str = "modules.scan-cache";
 pub const SETTLE_SECS: i64 = 2;
 
 const MAGIC: &[u8; 8] = b"DEPMODSC";
-const FORMAT: u32 = 1;
+/// The layout's version: bump it with any change to the encoding (the
+/// `layout_is_pinned` test fails until then), so that no build decodes another's layout.
+const FORMAT: u32 = 4;
 const HEAD_FIXED: usize = 8 + 4 + 1;
 
 /// What a cache must have been written by: this program's version and the host.
@@ -119,10 +134,15 @@ impl Identity {
     }
 }
 
-/// A loaded cache: the file's bytes and where each record lies.
+/// A loaded cache: the file's bytes, where each string and each record lies.
 #[derive(Debug, Default)]
 pub struct Cache {
     data: Vec<u8>,
+    /// Records added or dropped since the last full rebuild.
+    dirty: u32,
+    /// Where the string table's entries lie in `data` (after its count).
+    table: (usize, usize),
+    strings: Vec<(usize, usize)>,
     records: HashMap<Identity, (usize, usize)>,
 }
 
@@ -171,35 +191,59 @@ pub fn parse(data: Vec<u8>) -> Loaded {
             String::from_utf8_lossy(found_tag)
         ));
     }
-    let (Some(count), Some(body_len), Some(crc)) = (r.u32(), r.u64(), r.u32()) else {
+    let (Some(count), Some(dirty), Some(body_len), Some(crc)) =
+        (r.u32(), r.u32(), r.u64(), r.u32())
+    else {
         return Loaded::Damaged("truncated header");
     };
     let body_start = r.pos;
     if (data.len() - body_start) as u64 != body_len {
         return Loaded::Damaged("wrong length");
     }
-    if crc32fast::hash(&data[body_start..]) != crc {
+    if checksum(count, dirty, &data[body_start..]) != crc {
         return Loaded::Damaged("checksum mismatch");
     }
+    let Some(nstrings) = r.count(1) else {
+        return Loaded::Damaged("truncated string table");
+    };
+    let table_start = r.pos;
+    let mut strings = Vec::with_capacity(nstrings);
+    for _ in 0..nstrings {
+        let Some(len) = r.var() else {
+            return Loaded::Damaged("truncated string table");
+        };
+        let start = r.pos;
+        if r.bytes(len).is_none() {
+            return Loaded::Damaged("truncated string table");
+        }
+        strings.push((start, len));
+    }
+    let table = (table_start, r.pos);
     let mut records = HashMap::default();
     records.reserve(count.min(1 << 20) as usize);
     for _ in 0..count {
         let Some(id) = Identity::decode(&mut r) else {
             return Loaded::Damaged("truncated record");
         };
-        let Some(len) = r.u32() else {
+        let Some(len) = r.var() else {
             return Loaded::Damaged("truncated record");
         };
         let start = r.pos;
-        if r.bytes(len as usize).is_none() {
+        if r.bytes(len).is_none() {
             return Loaded::Damaged("truncated record");
         }
-        records.insert(id, (start, len as usize));
+        records.insert(id, (start, len));
     }
     if r.pos != data.len() {
         return Loaded::Damaged("trailing bytes");
     }
-    Loaded::Ready(Cache { data, records })
+    Loaded::Ready(Cache {
+        data,
+        dirty,
+        table,
+        strings,
+        records,
+    })
 }
 
 impl Cache {
@@ -213,16 +257,21 @@ impl Cache {
         self.records.is_empty()
     }
 
-    /// The encoded record for a file identity.
-    pub fn record(&self, id: &Identity) -> Option<&[u8]> {
-        self.records
-            .get(id)
-            .and_then(|&(start, len)| self.data.get(start..start + len))
+    /// Whether the cache holds a record for a file identity.
+    pub fn contains(&self, id: &Identity) -> bool {
+        self.records.contains_key(id)
     }
 
-    /// The scan result stored for a file identity, if any and if it decodes.
-    pub fn lookup(&self, id: &Identity) -> Option<Scanned> {
-        self.record(id).and_then(decode_record)
+    /// The scan result stored for a file identity, if any and if it decodes, with its
+    /// encoded record (for [`build`] to copy).
+    pub fn lookup(&self, id: &Identity) -> Option<(Scanned, &[u8])> {
+        let &(start, len) = self.records.get(id)?;
+        let raw = self.data.get(start..start + len)?;
+        let scanned = decode_record(raw, &|i| {
+            let &(s, l) = self.strings.get(i)?;
+            self.data.get(s..s + l)
+        })?;
+        Some((scanned, raw))
     }
 }
 
@@ -235,165 +284,254 @@ pub fn storable(scanned: &Scanned) -> bool {
     }
 }
 
-/// Encode one scan result as a record.
-pub fn encode_record(scanned: &Scanned) -> Vec<u8> {
-    let mut out = Vec::new();
-    let strs = |out: &mut Vec<u8>, list: &[Str]| {
-        put_u32(out, list.len() as u32);
-        for s in list {
-            let (start, len) = s.parts();
-            put_u32(out, start);
-            put_u32(out, len);
-        }
+/// Assigns each distinct string an id, in order of first use, from `base` on.
+#[derive(Default)]
+struct Interner<'a> {
+    base: u32,
+    ids: HashMap<&'a [u8], u32>,
+    order: Vec<&'a [u8]>,
+}
+
+impl<'a> Interner<'a> {
+    fn id(&mut self, s: &'a [u8]) -> u32 {
+        let next = self.base + self.order.len() as u32;
+        *self.ids.entry(s).or_insert_with(|| {
+            self.order.push(s);
+            next
+        })
+    }
+}
+
+/// Encode one scan result as a record, its strings interned.
+fn encode_record<'a>(out: &mut Vec<u8>, scanned: &'a Scanned, strings: &mut Interner<'a>) {
+    let crc = |out: &mut Vec<u8>, crc: u64| match u32::try_from(crc) {
+        Ok(c) => out.extend_from_slice(&c.to_le_bytes()),
+        Err(_) => out.extend_from_slice(&crc.to_le_bytes()),
     };
     match scanned {
         Err(e) => {
             out.push(1);
-            out.extend_from_slice(&e.errno.to_le_bytes());
-            match &e.decompress {
-                Some(m) => {
-                    put_u32(&mut out, m.len() as u32);
-                    out.extend_from_slice(m);
-                }
-                None => put_u32(&mut out, u32::MAX),
-            }
+            put_var(out, e.errno as u32 as usize);
+            let message = e.decompress.as_deref().map_or(0, |m| strings.id(m) + 1);
+            put_var(out, message as usize);
         }
         Ok(f) => {
-            out.reserve(f.strings.len() + 16 * f.imports.len() + 64);
             out.push(0);
-            put_u32(&mut out, f.strings.len() as u32);
-            out.extend_from_slice(&f.strings);
-            strs(&mut out, &f.aliases);
-            strs(&mut out, &f.softdeps);
-            strs(&mut out, &f.weakdeps);
+            // The decoder's string buffer size, reserved at once.
+            let bytes: usize = [&f.aliases, &f.softdeps, &f.weakdeps]
+                .into_iter()
+                .flatten()
+                .map(|&s| f.str(s).len())
+                .chain(f.exports.iter().flatten().map(|e| f.str(e.name).len()))
+                .chain(f.imports.iter().map(|i| f.str(i.name).len()))
+                .sum();
+            put_var(out, bytes);
+            for list in [&f.aliases, &f.softdeps, &f.weakdeps] {
+                put_var(out, list.len());
+                for &s in list.iter() {
+                    put_var(out, strings.id(f.str(s)) as usize);
+                }
+            }
             match &f.exports {
                 Ok(list) => {
                     out.push(0);
-                    put_u32(&mut out, list.len() as u32);
+                    put_var(out, list.len());
                     for e in list {
-                        let (start, len) = e.name.parts();
-                        put_u32(&mut out, start);
-                        put_u32(&mut out, len);
-                        out.extend_from_slice(&e.crc.to_le_bytes());
+                        let wide = usize::from(e.crc > u64::from(u32::MAX));
+                        put_var(out, (strings.id(f.str(e.name)) as usize) << 1 | wide);
+                        crc(out, e.crc);
                     }
                 }
                 Err(errno) => {
                     out.push(1);
-                    out.extend_from_slice(&errno.to_le_bytes());
+                    put_var(out, *errno as u32 as usize);
                 }
             }
-            put_u32(&mut out, f.imports.len() as u32);
+            put_var(out, f.imports.len());
             for i in &f.imports {
-                let (start, len) = i.name.parts();
-                put_u32(&mut out, start);
-                put_u32(&mut out, len);
-                out.extend_from_slice(&i.crc.to_le_bytes());
-                out.push(u8::from(i.weak));
+                let wide = usize::from(i.crc > u64::from(u32::MAX));
+                let id = strings.id(f.str(i.name)) as usize;
+                put_var(out, id << 2 | usize::from(i.weak) << 1 | wide);
+                crc(out, i.crc);
             }
         }
     }
-    out
 }
 
-/// Decode a record; `None` when it is inconsistent in any way.
-pub fn decode_record(bytes: &[u8]) -> Option<Scanned> {
+/// Decode a record, looking its strings up with `string`; `None` when it is inconsistent in
+/// any way.
+fn decode_record<'s>(bytes: &[u8], string: &dyn Fn(usize) -> Option<&'s [u8]>) -> Option<Scanned> {
     let mut r = Reader {
         data: bytes,
         pos: 0,
     };
     let scanned = match r.u8()? {
         1 => {
-            let errno = r.u32()? as i32;
-            let decompress = match r.u32()? {
-                u32::MAX => None,
-                n => Some(r.bytes(n as usize)?.to_vec()),
+            let errno = i32::try_from(r.var()?).ok()?;
+            let decompress = match r.var()? {
+                0 => None,
+                n => Some(string(n - 1)?.to_vec()),
             };
             Err(LoadError { errno, decompress })
         }
         0 => {
-            let n = r.u32()? as usize;
-            let strings = r.bytes(n)?.to_vec();
-            let check = |start: u32, len: u32| -> Option<Str> {
-                (start as usize)
-                    .checked_add(len as usize)
-                    .filter(|&end| end <= strings.len())
-                    .map(|_| Str::from_parts(start, len))
+            let mut f = ElfFacts::default();
+            // Reserved as stated, up to what the record could name (ids of a few bytes each
+            // referring to strings of the table): a damaged size cannot allocate much.
+            let size = r.var()?;
+            f.strings
+                .reserve_exact(size.min(bytes.len().saturating_mul(64)));
+            let strs = |r: &mut Reader<'_>, f: &mut ElfFacts| -> Option<Vec<Str>> {
+                let n = r.count(1)?;
+                (0..n).map(|_| Some(f.intern(string(r.var()?)?))).collect()
             };
-            let strs = |r: &mut Reader<'_>| -> Option<Vec<Str>> {
-                let n = r.count(8)?;
-                (0..n).map(|_| check(r.u32()?, r.u32()?)).collect()
-            };
-            let aliases = strs(&mut r)?;
-            let softdeps = strs(&mut r)?;
-            let weakdeps = strs(&mut r)?;
-            let exports = match r.u8()? {
-                0 => {
-                    let n = r.count(16)?;
-                    Ok((0..n)
-                        .map(|_| {
-                            let name = check(r.u32()?, r.u32()?)?;
-                            Some(Export {
-                                name,
-                                crc: r.u64()?,
-                            })
-                        })
-                        .collect::<Option<Vec<_>>>()?)
+            f.aliases = strs(&mut r, &mut f)?;
+            f.softdeps = strs(&mut r, &mut f)?;
+            f.weakdeps = strs(&mut r, &mut f)?;
+            let crc = |r: &mut Reader<'_>, wide: bool| {
+                if wide {
+                    r.u64()
+                } else {
+                    r.u32().map(u64::from)
                 }
-                1 => Err(r.u32()? as i32),
+            };
+            f.exports = match r.u8()? {
+                0 => {
+                    let n = r.count(5)?;
+                    let mut list = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        let v = r.var()?;
+                        let name = f.intern(string(v >> 1)?);
+                        list.push(Export {
+                            name,
+                            crc: crc(&mut r, v & 1 == 1)?,
+                        });
+                    }
+                    Ok(list)
+                }
+                1 => Err(i32::try_from(r.var()?).ok()?),
                 _ => return None,
             };
-            let n = r.count(17)?;
-            let imports = (0..n)
-                .map(|_| {
-                    let name = check(r.u32()?, r.u32()?)?;
-                    let crc = r.u64()?;
-                    let weak = match r.u8()? {
-                        0 => false,
-                        1 => true,
-                        _ => return None,
-                    };
-                    Some(Import { name, crc, weak })
-                })
-                .collect::<Option<Vec<_>>>()?;
-            Ok(ElfFacts {
-                strings,
-                aliases,
-                softdeps,
-                weakdeps,
-                exports,
-                imports,
-            })
+            let n = r.count(5)?;
+            f.imports.reserve_exact(n);
+            for _ in 0..n {
+                let v = r.var()?;
+                let name = f.intern(string(v >> 2)?);
+                f.imports.push(Import {
+                    name,
+                    crc: crc(&mut r, v & 1 == 1)?,
+                    weak: v & 2 == 2,
+                });
+            }
+            Ok(f)
         }
         _ => return None,
     };
     (r.pos == bytes.len()).then_some(scanned)
 }
 
-/// Build a cache file from records (identity, encoded record), each identity once.
-pub fn build<'a>(records: impl IntoIterator<Item = (Identity, &'a [u8])>) -> Vec<u8> {
-    let mut body = Vec::new();
-    let mut count: u32 = 0;
+/// One record of a new cache: its identity, the scan result, and its encoded record in the
+/// old cache when it came from there.
+pub type Entry<'a> = (Identity, &'a Scanned, Option<&'a [u8]>);
+
+/// Build a cache file from its records, each identity once. With the old cache and few
+/// changes, its string table and unchanged records are kept as they are (new strings are
+/// appended); otherwise everything is encoded afresh.
+pub fn build<'a>(old: Option<&'a Cache>, entries: &[Entry<'a>]) -> Vec<u8> {
     let mut seen = rustc_hash::FxHashSet::default();
-    for (id, record) in records {
-        if !seen.insert(id) {
-            continue;
-        }
-        id.encode(&mut body);
-        put_u32(&mut body, record.len() as u32);
-        body.extend_from_slice(record);
-        count += 1;
-    }
+    let entries: Vec<&Entry<'a>> = entries.iter().filter(|e| seen.insert(e.0)).collect();
+    let kept = entries.iter().filter(|e| e.2.is_some()).count();
+    let old = old.filter(|o| o.records.len() >= kept);
+    let dirty = old.map_or(u64::MAX, |o| {
+        let changes = (entries.len() - kept) + (o.records.len() - kept);
+        u64::from(o.dirty) + changes as u64
+    });
+    let incremental = old.filter(|_| dirty.saturating_mul(8) <= entries.len() as u64);
+
+    // Appending: new strings get ids after the old table's (a string already there may be
+    // stored again; the rebuild that `dirty` triggers removes such copies).
+    let mut strings = Interner {
+        base: incremental.map_or(0, |o| o.strings.len() as u32),
+        ..Interner::default()
+    };
+    // Encode what is not copied first: that decides the string table, which comes first.
+    let encoded: Vec<Option<Vec<u8>>> = entries
+        .iter()
+        .map(|(_, scanned, raw)| match (incremental, raw) {
+            (Some(_), Some(_)) => None,
+            _ => {
+                let mut record = Vec::new();
+                encode_record(&mut record, scanned, &mut strings);
+                Some(record)
+            }
+        })
+        .collect();
+    let size = incremental.map_or(0, |o| o.data.len())
+        + strings.order.iter().map(|s| s.len() + 2).sum::<usize>()
+        + encoded
+            .iter()
+            .flatten()
+            .map(|r| r.len() + 52)
+            .sum::<usize>();
     let tag = tag();
-    let mut out = Vec::with_capacity(body.len() + 64);
+    let mut out = Vec::with_capacity(size + 64);
     out.extend_from_slice(MAGIC);
     put_u32(&mut out, FORMAT);
     out.push(tag.len() as u8);
     out.extend_from_slice(tag.as_bytes());
-    put_u32(&mut out, count);
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    put_u32(&mut out, crc32fast::hash(&body));
-    out.extend_from_slice(&body);
+    let counts_at = out.len();
+    out.extend_from_slice(&[0; 20]);
+    let body_start = out.len();
+    put_var(&mut out, strings.base as usize + strings.order.len());
+    if let Some(o) = incremental {
+        out.extend_from_slice(&o.data[o.table.0..o.table.1]);
+    }
+    for s in &strings.order {
+        put_var(&mut out, s.len());
+        out.extend_from_slice(s);
+    }
+    for ((id, _, raw), record) in entries.iter().zip(&encoded) {
+        let record = match record {
+            Some(r) => &r[..],
+            None => raw.unwrap_or_default(),
+        };
+        id.encode(&mut out);
+        put_var(&mut out, record.len());
+        out.extend_from_slice(record);
+    }
+    let count = entries.len() as u32;
+    let dirty = if incremental.is_some() {
+        dirty as u32
+    } else {
+        0
+    };
+    let body_len = (out.len() - body_start) as u64;
+    let crc = checksum(count, dirty, &out[body_start..]);
+    let mut counts = Vec::with_capacity(20);
+    put_u32(&mut counts, count);
+    put_u32(&mut counts, dirty);
+    counts.extend_from_slice(&body_len.to_le_bytes());
+    put_u32(&mut counts, crc);
+    out[counts_at..body_start].copy_from_slice(&counts);
     out
+}
+
+/// The checksum over the header's counts and the body.
+fn checksum(count: u32, dirty: u32, body: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&count.to_le_bytes());
+    h.update(&dirty.to_le_bytes());
+    h.update(&(body.len() as u64).to_le_bytes());
+    h.update(body);
+    h.finalize()
+}
+
+fn put_var(out: &mut Vec<u8>, mut v: usize) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -430,10 +568,23 @@ impl<'a> Reader<'a> {
             .map(u64::from_le_bytes)
     }
 
+    /// An unsigned LEB128 number (at most 64 bits, minimal or not).
+    fn var(&mut self) -> Option<usize> {
+        let mut v: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f).checked_shl(shift)?;
+            if b & 0x80 == 0 {
+                return usize::try_from(v).ok();
+            }
+        }
+        None
+    }
+
     /// A count of items of at least `item` bytes each, refused when the rest is too short
     /// (so a damaged count cannot make the decoder allocate much).
     fn count(&mut self, item: usize) -> Option<usize> {
-        let n = self.u32()? as usize;
+        let n = self.var()?;
         (n.checked_mul(item)? <= self.data.len() - self.pos).then_some(n)
     }
 }
@@ -449,17 +600,59 @@ mod tests {
         let s = f.intern(b"pre: foo");
         f.softdeps.push(s);
         let e = f.intern(b"my_export");
-        f.exports = Ok(vec![Export {
-            name: e,
-            crc: 0xdead_beef,
-        }]);
+        let wide = f.intern(b"wide_export");
+        f.exports = Ok(vec![
+            Export {
+                name: e,
+                crc: 0xdead_beef,
+            },
+            Export {
+                name: wide,
+                crc: u64::MAX,
+            },
+        ]);
         let i = f.intern(b"printk");
         f.imports.push(Import {
             name: i,
             crc: 7,
             weak: true,
         });
+        let j = f.intern(b"my_export");
+        f.imports.push(Import {
+            name: j,
+            crc: 1 << 40,
+            weak: false,
+        });
         f
+    }
+
+    /// A scan result as plain values (string ranges resolved), for comparisons.
+    type View = std::result::Result<
+        (
+            [Vec<Vec<u8>>; 3],
+            std::result::Result<Vec<(Vec<u8>, u64)>, i32>,
+            Vec<(Vec<u8>, u64, bool)>,
+        ),
+        LoadError,
+    >;
+
+    fn view(s: &Scanned) -> View {
+        let f = match s {
+            Ok(f) => f,
+            Err(e) => return Err(e.clone()),
+        };
+        let strs = |l: &[Str]| l.iter().map(|&x| f.str(x).to_vec()).collect();
+        Ok((
+            [strs(&f.aliases), strs(&f.softdeps), strs(&f.weakdeps)],
+            f.exports
+                .as_ref()
+                .map(|l| l.iter().map(|e| (f.str(e.name).to_vec(), e.crc)).collect())
+                .map_err(|&e| e),
+            f.imports
+                .iter()
+                .map(|i| (f.str(i.name).to_vec(), i.crc, i.weak))
+                .collect(),
+        ))
     }
 
     fn id(n: u64) -> Identity {
@@ -474,9 +667,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn records_round_trip() {
-        let cases: Vec<Scanned> = vec![
+    fn cases() -> Vec<Scanned> {
+        vec![
             Ok(sample_facts()),
             Ok(ElfFacts {
                 exports: Err(libc::ENODATA),
@@ -490,32 +682,60 @@ mod tests {
                 errno: libc::EINVAL,
                 decompress: Some(b"xz: File is corrupt\n".to_vec()),
             }),
-        ];
-        for c in &cases {
-            assert_eq!(decode_record(&encode_record(c)).as_ref(), Some(c));
+        ]
+    }
+
+    fn entries(cases: &[Scanned]) -> Vec<Entry<'_>> {
+        cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (id(i as u64), c, None))
+            .collect()
+    }
+
+    fn ready(file: Vec<u8>) -> Cache {
+        match parse(file) {
+            Loaded::Ready(c) => c,
+            other => panic!("valid cache rejected: {other:?}"),
         }
     }
 
     #[test]
-    fn file_round_trip_and_dedup() {
-        let r1 = encode_record(&Ok(sample_facts()));
-        let r2 = encode_record(&Err(LoadError {
-            errno: libc::EINVAL,
-            decompress: None,
-        }));
-        let file = build([(id(1), &r1[..]), (id(2), &r2[..]), (id(1), &r2[..])]);
-        let Loaded::Ready(c) = parse(file) else {
-            panic!("valid cache rejected")
-        };
+    fn results_round_trip_through_a_file() {
+        let cases = cases();
+        let file = build(None, &entries(&cases));
+        let c = ready(file);
+        assert_eq!(c.len(), cases.len());
+        for (i, case) in cases.iter().enumerate() {
+            let (got, _) = c.lookup(&id(i as u64)).expect("stored");
+            assert_eq!(view(&got), view(case));
+        }
+        assert!(c.lookup(&id(99)).is_none());
+        assert!(!c.contains(&id(99)));
+    }
+
+    #[test]
+    fn identities_are_stored_once_and_strings_shared() {
+        let one = Ok(sample_facts());
+        let file = build(
+            None,
+            &[
+                (id(1), &one, None),
+                (id(2), &one, None),
+                (id(1), &one, None),
+            ],
+        );
+        let c = ready(file.clone());
         assert_eq!(c.len(), 2);
-        assert_eq!(c.lookup(&id(1)), Some(Ok(sample_facts())));
-        assert!(c.lookup(&id(3)).is_none());
+        // "my_export" is both exported and imported, in two modules: stored once.
+        let n = file.windows(9).filter(|w| w == b"my_export").count();
+        assert_eq!(n, 1);
     }
 
     #[test]
     fn every_truncation_and_bit_flip_is_rejected() {
-        let r1 = encode_record(&Ok(sample_facts()));
-        let file = build([(id(1), &r1[..])]);
+        let cases = cases();
+        let file = build(None, &entries(&cases));
         for len in 0..file.len() {
             assert!(
                 !matches!(parse(file[..len].to_vec()), Loaded::Ready(_)),
@@ -536,33 +756,120 @@ mod tests {
 
     #[test]
     fn inconsistent_records_do_not_decode() {
-        let good = encode_record(&Ok(sample_facts()));
+        let strings: Vec<&[u8]> = vec![b"a", b"b"];
+        let lookup = |i: usize| strings.get(i).copied();
+        let mut interner = Interner::default();
+        let mut good = Vec::new();
+        let facts = Ok(sample_facts());
+        encode_record(&mut good, &facts, &mut interner);
+        let table = interner.order.clone();
+        let full = |i: usize| table.get(i).copied();
+        assert_eq!(
+            view(&decode_record(&good, &full).expect("decodes")),
+            view(&facts)
+        );
         for len in 0..good.len() {
-            assert!(decode_record(&good[..len]).is_none(), "prefix {len}");
+            assert!(decode_record(&good[..len], &full).is_none(), "prefix {len}");
         }
         let mut long = good.clone();
         long.push(0);
-        assert!(decode_record(&long).is_none());
-        // A string range past the strings: the alias (start, len) follows the strings.
-        let strings_len = sample_facts().strings.len();
-        let mut bad = good.clone();
-        let at = 1 + 4 + strings_len + 4 + 4;
-        bad[at..at + 4].copy_from_slice(&1000u32.to_le_bytes());
-        assert!(decode_record(&bad).is_none());
-        // A huge count cannot allocate.
-        let mut huge = good;
-        let at = 1 + 4 + strings_len;
-        huge[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(decode_record(&huge).is_none());
+        assert!(decode_record(&long, &full).is_none());
+        // String ids beyond the table.
+        assert!(decode_record(&good, &lookup).is_none());
+        // A huge count cannot allocate: [facts, naliases = 2^63].
+        let mut huge = vec![0u8];
+        huge.extend_from_slice(&[0xff; 8]);
+        huge.push(0x7f);
+        assert!(decode_record(&huge, &full).is_none());
+        // An unknown kind.
+        assert!(decode_record(&[2], &full).is_none());
+    }
+
+    #[test]
+    fn a_few_changes_append_and_many_rebuild() {
+        // Sixteen modules; then module 0 changes (a fresh result under a new identity).
+        let base: Vec<Scanned> = (0..16)
+            .map(|i| {
+                let mut f = sample_facts();
+                let a = f.intern(format!("alias-{i}").as_bytes());
+                f.aliases.push(a);
+                Ok(f)
+            })
+            .collect();
+        let old = ready(build(None, &entries(&base)));
+        assert_eq!(old.dirty, 0);
+        let mut changed = sample_facts();
+        let a = changed.intern(b"a-new-alias");
+        changed.aliases.push(a);
+        let changed = Ok(changed);
+        let looked: Vec<(Scanned, &[u8])> = (1..16)
+            .map(|i| old.lookup(&id(i)).expect("stored"))
+            .collect();
+        let mut next: Vec<Entry<'_>> = vec![(id(100), &changed, None)];
+        next.extend(
+            looked
+                .iter()
+                .enumerate()
+                .map(|(i, (s, raw))| (id(i as u64 + 1), s, Some(*raw))),
+        );
+        let file = build(Some(&old), &next);
+        let new = ready(file.clone());
+        // One added, one dropped: appended, not rebuilt.
+        assert_eq!(new.dirty, 2);
+        assert!(file.windows(11).any(|w| w == b"a-new-alias"));
+        assert!(!new.contains(&id(0)));
+        assert_eq!(view(&new.lookup(&id(100)).expect("new").0), view(&changed));
+        for i in 1..16 {
+            assert_eq!(
+                view(&new.lookup(&id(i)).expect("kept").0),
+                view(&base[i as usize])
+            );
+        }
+        // The string of the dropped module stays until a rebuild.
+        assert!(file.windows(7).any(|w| w == b"alias-0"));
+        // Past an eighth of the records changed since the last rebuild: rebuilt, compact.
+        let again = build(Some(&new), &next[..1]);
+        let rebuilt = ready(again.clone());
+        assert_eq!(rebuilt.dirty, 0);
+        assert_eq!(rebuilt.len(), 1);
+        assert!(!again.windows(7).any(|w| w == b"alias-0"));
+    }
+
+    /// A change of the encoding must come with a new [`FORMAT`]: update both together.
+    #[test]
+    fn layout_is_pinned() {
+        let cases = cases();
+        let file = build(None, &entries(&cases));
+        let body_start = HEAD_FIXED + tag().len() + 20;
+        let body = &file[body_start..];
+        assert_eq!(
+            (FORMAT, body.len(), crc32fast::hash(body)),
+            (4, 324, 3704026146),
+            "the cache layout changed: bump FORMAT and update this line"
+        );
+    }
+
+    #[test]
+    fn varints() {
+        for v in [0usize, 1, 127, 128, 300, 1 << 20, usize::MAX] {
+            let mut b = Vec::new();
+            put_var(&mut b, v);
+            let mut r = Reader { data: &b, pos: 0 };
+            assert_eq!(r.var(), Some(v));
+            assert_eq!(r.pos, b.len());
+        }
+        // Eleven continuation bytes: more than 64 bits.
+        let b = [0x80u8; 11];
+        assert_eq!(Reader { data: &b, pos: 0 }.var(), None);
     }
 
     #[test]
     fn foreign_tag_is_reported_as_foreign() {
-        let mut file = build([]);
+        let mut file = build(None, &[]);
         // The tag starts after magic, format and its length byte; change its first byte.
         file[HEAD_FIXED] ^= 0x20;
         assert!(matches!(parse(file), Loaded::Foreign(_)));
-        let mut file = build([]);
+        let mut file = build(None, &[]);
         file[8] = 99;
         assert!(matches!(parse(file), Loaded::Foreign(_)));
     }

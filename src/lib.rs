@@ -368,12 +368,12 @@ fn open_cache(path: &[u8], log: &mut Log) -> (Option<cache::Cache>, bool) {
 }
 
 /// One module's scan through the cache.
-struct Probe {
+struct Probe<'c> {
     scanned: module::Scanned,
     /// The identity under which the result is (or will be) stored, if it may be.
     key: Option<cache::Identity>,
-    /// A newly encoded record (a miss); `None` for a hit, whose record is copied.
-    fresh: Option<Vec<u8>>,
+    /// The encoded record in the old cache, when served by it.
+    hit: Option<&'c [u8]>,
 }
 
 /// Scan every module, reusing the cache's result for each file whose identity it holds.
@@ -387,16 +387,16 @@ fn scan_cached(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let probe = |m: &discover::Candidate| -> Probe {
+    let probe = |m: &discover::Candidate| -> Probe<'_> {
         if let Some(c) = old
             && let Ok(meta) = std::fs::metadata(std::path::Path::new(OsStr::from_bytes(&m.path)))
         {
             let id = cache::Identity::of(&meta);
-            if let Some(scanned) = c.lookup(&id) {
+            if let Some((scanned, raw)) = c.lookup(&id) {
                 return Probe {
                     scanned,
                     key: Some(id),
-                    fresh: None,
+                    hit: Some(raw),
                 };
             }
         }
@@ -404,11 +404,10 @@ fn scan_cached(
         let key = meta
             .map(|m| cache::Identity::of(&m))
             .filter(|id| id.settled(now) && cache::storable(&scanned));
-        let fresh = key.map(|_| cache::encode_record(&scanned));
         Probe {
             scanned,
             key,
-            fresh,
+            hit: None,
         }
     };
     let run = || -> Vec<Probe> { modules.par_iter().map(probe).collect() };
@@ -416,10 +415,7 @@ fn scan_cached(
         Some(Ok(pool)) => pool.install(run),
         _ => run(),
     };
-    let hits = probes
-        .iter()
-        .filter(|p| p.key.is_some() && p.fresh.is_none())
-        .count();
+    let hits = probes.iter().filter(|p| p.hit.is_some()).count();
     let old_len = old.map_or(0, cache::Cache::len);
     log.log(
         Level::Info,
@@ -428,25 +424,33 @@ fn scan_cached(
             modules.len()
         ),
     );
+    // Rewritten when a result is to be added or a record is no longer used.
     let mut kept = rustc_hash::FxHashSet::default();
     let mut changed = old.is_none();
     for p in &probes {
         if let Some(k) = p.key {
-            changed |= p.fresh.is_some();
+            changed |= p.hit.is_none();
             kept.insert(k);
         }
     }
     changed |= kept.len() != old_len;
+    let started = std::time::Instant::now();
     let new_cache = changed.then(|| {
-        cache::build(probes.iter().filter_map(|p| {
-            let k = p.key?;
-            let record = match &p.fresh {
-                Some(r) => r.as_slice(),
-                None => old?.record(&k)?,
-            };
-            Some((k, record))
-        }))
+        let entries: Vec<cache::Entry<'_>> = probes
+            .iter()
+            .filter_map(|p| p.key.map(|k| (k, &p.scanned, p.hit)))
+            .collect();
+        cache::build(old, &entries)
     });
+    if new_cache.is_some() {
+        log.log(
+            Level::Debug,
+            format!(
+                "timing: cache build {:.1} ms\n",
+                started.elapsed().as_secs_f64() * 1e3
+            ),
+        );
+    }
     (probes.into_iter().map(|p| p.scanned).collect(), new_cache)
 }
 
