@@ -10,6 +10,34 @@
 //! Only discovery, scanning and publishing touch the disk; only scanning runs in parallel,
 //! and its results come back in the module array's order. The library never prints: [`run`]
 //! returns the messages, the stdout bytes and the exit status.
+//!
+//! # Example
+//!
+//! Build the indexes of the sample tree shipped in `examples/sample` into a directory of
+//! your choice, exactly as `depmod -b examples/sample -o OUT 1.0.0-sample` does:
+//!
+//! ```
+//! use depmod::cli::{Args, Command, parse_command};
+//!
+//! let out = std::env::temp_dir().join(format!("depmod-doc-{}", std::process::id()));
+//! let root = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sample");
+//! let argv = ["-b", root, "-o", out.to_str().unwrap(), "1.0.0-sample"];
+//! let Command::Run(args) = parse_command(&argv.map(Into::into)) else {
+//!     panic!("not a run")
+//! };
+//! let outcome = depmod::run(&args);
+//! for d in &outcome.log.diags {
+//!     eprint!("{}", String::from_utf8_lossy(&d.render(b"depmod")));
+//! }
+//! assert_eq!(outcome.status, 0);
+//! let dep = std::fs::read_to_string(out.join("lib/modules/1.0.0-sample/modules.dep")).unwrap();
+//! assert!(dep.lines().count() > 0);
+//! # std::fs::remove_dir_all(&out).unwrap();
+//! ```
+//!
+//! [`Args`](cli::Args) can also be filled in directly; [`module::scan_path`] reads one module,
+//! [`index`] writes and reads the binary index format.
+#![warn(missing_docs)]
 
 pub mod cache;
 pub mod cli;
