@@ -6,7 +6,7 @@
 set -euo pipefail
 secs=${1:-120}
 cd "$(dirname "$0")"
-targets=(elf module_bytes config text_inputs index_roundtrip)
+targets=(elf module_bytes config text_inputs index_roundtrip cache)
 if [ $# -gt 1 ]; then targets=("${@:2}"); fi
 export RUSTC_BOOTSTRAP=1
 cargo fuzz build -O -a

@@ -257,6 +257,11 @@ impl Cache {
         self.records.is_empty()
     }
 
+    /// The identities of the stored records, in no particular order.
+    pub fn identities(&self) -> impl Iterator<Item = &Identity> {
+        self.records.keys()
+    }
+
     /// Whether the cache holds a record for a file identity.
     pub fn contains(&self, id: &Identity) -> bool {
         self.records.contains_key(id)

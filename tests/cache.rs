@@ -406,6 +406,20 @@ fn damaged_caches_are_ignored_and_rebuilt() {
         b[at + tag.len()] = b'9';
         b
     };
+    // The same cache as written on another architecture (the tag names the host's).
+    let arch = std::env::consts::ARCH.as_bytes();
+    let other_arch = {
+        let mut b = good.clone();
+        let at = b
+            .windows(arch.len())
+            .position(|w| w == arch)
+            .expect("host architecture in the tag");
+        let other = if arch == b"s390x" { &b"ppc64"[..] } else { &b"s390x"[..] };
+        b.splice(at..at + arch.len(), other.iter().copied());
+        // The tag's length byte (after magic and format) follows the new length.
+        b[12] = (b[12] as usize + other.len() - arch.len()) as u8;
+        b
+    };
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("empty", Vec::new(), "damaged"),
         ("magic only", good[..8].to_vec(), "damaged"),
@@ -427,6 +441,7 @@ fn damaged_caches_are_ignored_and_rebuilt() {
         ("bit flip in the last byte", flip(good.len() - 1), "damaged"),
         ("bit flip in the tag", flip(tag_at), "ignoring cache"),
         ("another version's cache", other_version, "ignoring cache"),
+        ("another architecture's cache", other_arch, "ignoring cache"),
         (
             "garbage",
             (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect(),
