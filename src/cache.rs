@@ -51,6 +51,14 @@ pub const FILE_NAME: &str = "modules.scan-cache";
 pub const SETTLE_SECS: i64 = 2;
 
 const MAGIC: &[u8; 8] = b"DEPMODSC";
+
+/// The most string bytes one record may decode to: far above any module's (a few hundred
+/// KiB for the largest), below what would wrap a [`Str`] offset.
+const MAX_RECORD_STRINGS: usize = 64 << 20;
+
+/// The most string bytes per byte of record (a string id takes at least one byte; real
+/// records average about ten).
+const STRINGS_PER_RECORD_BYTE: usize = 4096;
 /// The layout's version: bump it with any change to the encoding (the
 /// `layout_is_pinned` test fails until then), so that no build decodes another's layout.
 const FORMAT: u32 = 4;
@@ -381,14 +389,21 @@ fn decode_record<'s>(bytes: &[u8], string: &dyn Fn(usize) -> Option<&'s [u8]>) -
         }
         0 => {
             let mut f = ElfFacts::default();
-            // Reserved as stated, up to what the record could name (ids of a few bytes each
-            // referring to strings of the table): a damaged size cannot allocate much.
+            // The strings' total size, checked as they are copied: a hostile record naming
+            // one long string many times cannot make the decoder allocate more than
+            // STRINGS_PER_RECORD_BYTE times its own size (nor past MAX_RECORD_STRINGS).
             let size = r.var()?;
-            f.strings
-                .reserve_exact(size.min(bytes.len().saturating_mul(64)));
+            if size > MAX_RECORD_STRINGS || size / STRINGS_PER_RECORD_BYTE > bytes.len() {
+                return None;
+            }
+            f.strings.reserve_exact(size);
+            let add = |f: &mut ElfFacts, id: usize| -> Option<Str> {
+                let s = string(id)?;
+                (f.strings.len() + s.len() <= size).then(|| f.intern(s))
+            };
             let strs = |r: &mut Reader<'_>, f: &mut ElfFacts| -> Option<Vec<Str>> {
                 let n = r.count(1)?;
-                (0..n).map(|_| Some(f.intern(string(r.var()?)?))).collect()
+                (0..n).map(|_| add(f, r.var()?)).collect()
             };
             f.aliases = strs(&mut r, &mut f)?;
             f.softdeps = strs(&mut r, &mut f)?;
@@ -406,7 +421,7 @@ fn decode_record<'s>(bytes: &[u8], string: &dyn Fn(usize) -> Option<&'s [u8]>) -
                     let mut list = Vec::with_capacity(n);
                     for _ in 0..n {
                         let v = r.var()?;
-                        let name = f.intern(string(v >> 1)?);
+                        let name = add(&mut f, v >> 1)?;
                         list.push(Export {
                             name,
                             crc: crc(&mut r, v & 1 == 1)?,
@@ -421,12 +436,15 @@ fn decode_record<'s>(bytes: &[u8], string: &dyn Fn(usize) -> Option<&'s [u8]>) -
             f.imports.reserve_exact(n);
             for _ in 0..n {
                 let v = r.var()?;
-                let name = f.intern(string(v >> 2)?);
+                let name = add(&mut f, v >> 2)?;
                 f.imports.push(Import {
                     name,
                     crc: crc(&mut r, v & 1 == 1)?,
                     weak: v & 2 == 2,
                 });
+            }
+            if f.strings.len() != size {
+                return None;
             }
             Ok(f)
         }
@@ -788,6 +806,20 @@ mod tests {
         assert!(decode_record(&huge, &full).is_none());
         // An unknown kind.
         assert!(decode_record(&[2], &full).is_none());
+        // One long string named many times: refused, not copied 100,000 times.
+        let long = vec![b'x'; 1 << 20];
+        let long_table = |i: usize| (i == 0).then_some(&long[..]);
+        let mut hostile = vec![0u8];
+        put_var(&mut hostile, 100_000 << 20);
+        put_var(&mut hostile, 100_000);
+        hostile.extend(std::iter::repeat_n(0u8, 100_000));
+        assert!(decode_record(&hostile, &long_table).is_none());
+        // The same with a stated size that fits the record: the copies stop at the size.
+        let mut hostile = vec![0u8];
+        put_var(&mut hostile, 2 << 20);
+        put_var(&mut hostile, 100_000);
+        hostile.extend(std::iter::repeat_n(0u8, 100_000));
+        assert!(decode_record(&hostile, &long_table).is_none());
     }
 
     #[test]

@@ -188,7 +188,8 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     };
 
     let clock = Clock::start();
-    let candidates = if args.files.is_empty() || args.all || outdated {
+    let whole_tree = args.files.is_empty() || args.all || outdated;
+    let candidates = if whole_tree {
         let config = config::load(&args.config_paths, &version, log);
         discover::discover(&dirs.dirname, &config, log)?
     } else {
@@ -208,11 +209,14 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
 
     clock.lap(log, "order");
     let cache_path = msg!(dirs.outdirname, b"/", cache::FILE_NAME);
-    let (scanned, new_cache) = if args.cache {
+    let use_cache = args.cache && cache_usable(&dirs.dirname, log);
+    let (scanned, new_cache) = if use_cache {
         let (old, store) = open_cache(&cache_path, log);
         clock.lap(log, "cache load");
-        let (scanned, new_cache) = scan_cached(&modules, args.jobs, old.as_ref(), log);
-        (scanned, new_cache.filter(|_| store))
+        // Files mode sees a few modules only: it reads the cache but does not rewrite it
+        // (that would drop every other module's record).
+        let write = store && whole_tree && !args.dry_run && !args.check;
+        scan_cached(&modules, args.jobs, old.as_ref(), write, log)
     } else {
         (scan_all(&modules, args.jobs), None)
     };
@@ -353,6 +357,26 @@ fn check(outdir: &[u8], files: &[(&str, Vec<u8>)], stdout: &mut Vec<u8>) -> bool
     stale
 }
 
+/// Whether the module directory's filesystem keeps the change times the cache relies on:
+/// not a read-only mount (an image can be replaced by another with the same inode numbers,
+/// sizes and stored times) nor a FAT filesystem (whose "ctime" is the creation time).
+fn cache_usable(dirname: &[u8], log: &mut Log) -> bool {
+    let path = OsStr::from_bytes(dirname);
+    let why: &[u8] = match (rustix::fs::statvfs(path), rustix::fs::statfs(path)) {
+        (Ok(v), _) if v.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) => {
+            b"a read-only filesystem"
+        }
+        // MSDOS_SUPER_MAGIC, EXFAT_SUPER_MAGIC
+        (_, Ok(f)) if matches!(f.f_type as u64, 0x4d44 | 0x2011_bab0) => b"a FAT filesystem",
+        _ => return true,
+    };
+    log.log(
+        Level::Notice,
+        msg!(b"not using the cache: ", dirname, b" is on ", why, b"\n"),
+    );
+    false
+}
+
 /// Load the scan cache (spec-free addition, `--cache`). Returns the cache, if usable, and
 /// whether a new one may be written (not when the old one could not even be read).
 fn open_cache(path: &[u8], log: &mut Log) -> (Option<cache::Cache>, bool) {
@@ -405,19 +429,31 @@ struct Probe<'c> {
 }
 
 /// Scan every module, reusing the cache's result for each file whose identity it holds.
-/// Returns the results in array order and the new cache's bytes when it differs from the old.
+/// Returns the results in array order and, if `write`, the new cache's bytes when it differs
+/// from the old.
 fn scan_cached(
     modules: &[discover::Candidate],
     jobs: Option<usize>,
     old: Option<&cache::Cache>,
+    write: bool,
     log: &mut Log,
 ) -> (Vec<module::Scanned>, Option<Vec<u8>>) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
+    // root can read every module, so the identity is looked up with `stat`; anyone else
+    // opens the file first, so that a module they cannot read fails as it would uncached.
+    let root = rustix::process::geteuid().is_root();
+    let identify = |path: &std::path::Path| {
+        if root {
+            std::fs::metadata(path)
+        } else {
+            std::fs::File::open(path).and_then(|f| f.metadata())
+        }
+    };
     let probe = |m: &discover::Candidate| -> Probe<'_> {
         if let Some(c) = old
-            && let Ok(meta) = std::fs::metadata(std::path::Path::new(OsStr::from_bytes(&m.path)))
+            && let Ok(meta) = identify(std::path::Path::new(OsStr::from_bytes(&m.path)))
         {
             let id = cache::Identity::of(&meta);
             if let Some((scanned, raw)) = c.lookup(&id) {
@@ -463,7 +499,7 @@ fn scan_cached(
     }
     changed |= kept.len() != old_len;
     let started = std::time::Instant::now();
-    let new_cache = changed.then(|| {
+    let new_cache = (changed && write).then(|| {
         let entries: Vec<cache::Entry<'_>> = probes
             .iter()
             .filter_map(|p| p.key.map(|k| (k, &p.scanned, p.hit)))

@@ -1,6 +1,8 @@
 //! Publishing: every output is written to a temporary file in the output directory and
-//! flushed to disk before any of them replaces the old file (spec §6.2, §13). A failure leaves
-//! every old file untouched and no temporary file behind.
+//! flushed to disk before any of them replaces the old file (spec §6.2, §13). Each then takes
+//! its old file's place by an exchange of names, undone if a later one fails. A failure leaves
+//! every old file untouched and no temporary file behind, except on a filesystem that cannot
+//! exchange names, where a rename failing midway leaves the files renamed before it new.
 
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::msg;
@@ -39,7 +41,7 @@ struct Temps<'a> {
 
 impl Drop for Temps<'_> {
     fn drop(&mut self) {
-        for n in &self.names {
+        for n in self.names.iter().filter(|n| !n.is_empty()) {
             let _ = std::fs::remove_file(os(&msg!(self.dir, b"/", n)));
         }
     }
@@ -141,11 +143,16 @@ pub fn publish(
             .create_new(true)
             .mode(0o644)
             .open(os(&path))
-            .and_then(|mut f| f.write_all(data));
+            .map(|mut f| {
+                // Created: ours to remove if writing fails.
+                f.write_all(data).inspect_err(|_| {
+                    let _ = std::fs::remove_file(os(&path));
+                })
+            })
+            .and_then(|w| w);
         match written {
             Ok(()) => Some((name, tmp)),
             Err(e) => {
-                let _ = std::fs::remove_file(os(&path));
                 log.warning(msg!(
                     b"could not write ",
                     dir,
@@ -167,12 +174,24 @@ pub fn publish(
     // are. The temporary names then hold the old contents, removed when `temps` drops.
     let mut done: Vec<(usize, Replaced)> = Vec::with_capacity(outputs.len());
     for (i, (name, _)) in outputs.iter().enumerate() {
-        let tmp = &temps.names[i];
-        match replace(&dir_file, tmp, name) {
+        let tmp = temps.names[i].clone();
+        match replace(&dir_file, &tmp, name) {
             Ok(how) => done.push((i, how)),
             Err(errno) => {
                 for &(j, how) in done.iter().rev() {
-                    undo(&dir_file, &temps.names[j], outputs[j].0, how);
+                    if !undo(&dir_file, &temps.names[j], outputs[j].0, how) {
+                        // The old content stays under the temporary name: keep it, say where.
+                        log.error(msg!(
+                            b"could not restore ",
+                            dir,
+                            b"/",
+                            outputs[j].0,
+                            b": its old content is in ",
+                            temps.names[j],
+                            b"\n"
+                        ));
+                        temps.names[j].clear();
+                    }
                 }
                 return Err(Fatal::new(msg!(
                     b"renameat(",
@@ -205,6 +224,8 @@ pub fn publish(
             ));
         }
     }
+    // The old contents (under the temporary names) go before the directory is flushed.
+    drop(temps);
     // Make the renames durable; a failure here changes nothing already visible.
     let _ = dir_file.sync_all();
     Ok(())
@@ -232,20 +253,34 @@ fn replace(dir: &std::fs::File, tmp: &[u8], name: &str) -> Result<Replaced, i32>
             .map_err(|e| e.raw_os_error())
     };
     match renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE) {
-        Ok(()) => Ok(Replaced::Exchanged),
+        Ok(()) => {
+            // An exchange also swaps with a directory, which may have appeared under the
+            // name since the check before writing: put it back and fail as a rename would.
+            let is_dir = rustix::fs::statat(dir, tmp, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| rustix::fs::FileType::from_raw_mode(st.st_mode).is_dir());
+            if is_dir {
+                let _ = renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE);
+                return Err(libc::EISDIR);
+            }
+            Ok(Replaced::Exchanged)
+        }
         Err(Errno::NOENT) => plain(Replaced::Created),
         Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => plain(Replaced::Overwritten),
         Err(e) => Err(e.raw_os_error()),
     }
 }
 
-/// Undo [`replace`] as far as possible (best effort: the run is failing already).
-fn undo(dir: &std::fs::File, tmp: &[u8], name: &str, how: Replaced) {
+/// Undo [`replace`] as far as possible (the run is failing already). `false` when an
+/// exchange could not be undone: the old content is still under the temporary name.
+fn undo(dir: &std::fs::File, tmp: &[u8], name: &str, how: Replaced) -> bool {
     use rustix::fs::{RenameFlags, renameat, renameat_with};
     let tmp = OsStr::from_bytes(tmp);
-    let _ = match how {
-        Replaced::Exchanged => renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE),
-        Replaced::Created => renameat(dir, name, dir, tmp),
-        Replaced::Overwritten => Ok(()),
-    };
+    match how {
+        Replaced::Exchanged => renameat_with(dir, tmp, dir, name, RenameFlags::EXCHANGE).is_ok(),
+        Replaced::Created => {
+            let _ = renameat(dir, name, dir, tmp);
+            true
+        }
+        Replaced::Overwritten => true,
+    }
 }

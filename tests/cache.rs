@@ -414,7 +414,11 @@ fn damaged_caches_are_ignored_and_rebuilt() {
             .windows(arch.len())
             .position(|w| w == arch)
             .expect("host architecture in the tag");
-        let other = if arch == b"s390x" { &b"ppc64"[..] } else { &b"s390x"[..] };
+        let other = if arch == b"s390x" {
+            &b"ppc64"[..]
+        } else {
+            &b"s390x"[..]
+        };
         b.splice(at..at + arch.len(), other.iter().copied());
         // The tag's length byte (after magic and format) follows the new length.
         b[12] = (b[12] as usize + other.len() - arch.len()) as u8;
@@ -509,14 +513,81 @@ fn the_cache_is_off_unless_asked_for() {
 }
 
 #[test]
-fn files_mode_uses_the_cache() {
+fn files_mode_reads_the_cache_and_keeps_it() {
     let t = fixture();
     settle();
     let a = t.moddir().join("kernel/a.ko");
     let b = t.moddir().join("kernel/b.ko");
     let files = [a.to_str().unwrap(), b.to_str().unwrap()];
-    assert_eq!(assert_like_cold(&t, &files, "first"), (0, 2));
-    assert_eq!(assert_like_cold(&t, &files, "second"), (2, 2));
+    // Without a cache, files mode writes none (it would hold two modules only).
+    assert_eq!(assert_like_cold(&t, &files, "no cache yet"), (0, 2));
+    assert!(!cache_file(&t).exists());
+    assert_eq!(assert_like_cold(&t, &[], "whole tree"), (0, 6));
+    let before = std::fs::read(cache_file(&t)).expect("cache");
+    assert_eq!(assert_like_cold(&t, &files, "files mode"), (2, 2));
+    assert_eq!(
+        std::fs::read(cache_file(&t)).expect("cache"),
+        before,
+        "files mode rewrote the cache"
+    );
+    assert_eq!(assert_like_cold(&t, &[], "whole tree again"), (6, 6));
+}
+
+/// A module directory on a read-only filesystem: an image can be replaced by another with
+/// the same inode numbers, sizes and stored times, so the cache is not used there.
+#[test]
+fn not_used_on_a_read_only_filesystem() {
+    let Some(fs) = support::tmpfs::Tmpfs::mount("16m") else {
+        return;
+    };
+    let t = fixture();
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(t.root())
+        .arg(fs.path().join("root"))
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    fs.remount("ro");
+    let out = t.top().join("ro-out");
+    let argv = |cache: bool| {
+        let mut v: Vec<std::ffi::OsString> = vec!["-v".into(), "-b".into()];
+        v.push(fs.path().join("root").into());
+        v.extend(["-o".into(), out.clone().into(), t.version().into()]);
+        if cache {
+            v.push("--cache".into());
+        }
+        v
+    };
+    let run = |cache: bool| {
+        let a = argv(cache);
+        let a: Vec<&std::ffi::OsStr> = a.iter().map(|x| x.as_os_str()).collect();
+        exec(&a, &[])
+    };
+    let plain = run(false);
+    let outputs = read_outputs(&out.join("lib/modules").join(t.version()));
+    let o = run(true);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("NOTICE: not using the cache: ") && stderr.contains("read-only"),
+        "{stderr}"
+    );
+    let dir = out.join("lib/modules").join(t.version());
+    assert!(!dir.join(CACHE).exists());
+    assert_eq!(read_outputs(&dir), outputs);
+    assert_eq!(plain.status.code(), o.status.code());
+}
+
+#[test]
+fn check_reads_the_cache_and_writes_none() {
+    let t = fixture();
+    settle();
+    assert_eq!(assert_like_cold(&t, &[], "first"), (0, 6));
+    std::fs::remove_file(cache_file(&t)).expect("rm");
+    let r = cached(&t, &["--check"]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(!cache_file(&t).exists(), "--check wrote a cache");
 }
 
 /// Snapshot of a directory tree: every file's bytes and modification time.

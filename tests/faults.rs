@@ -5,55 +5,9 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
+use support::tmpfs::Tmpfs;
 use support::{SAMPLE_VERSION as VERSION, Snapshot, run_sample as run, snapshot};
-
-/// A tmpfs of `size` mounted on a fresh temporary directory, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Option<Tmpfs> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            return Some(Tmpfs { dir });
-        }
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("CI=true but a tmpfs cannot be mounted (needs root)");
-        }
-        eprintln!("SKIPPED: cannot mount a tmpfs (needs root); write-fault tests not run");
-        None
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn remount(&self, opts: &str) {
-        let st = Command::new("mount")
-            .args(["-o", &format!("remount,{opts}")])
-            .arg(self.path())
-            .status()
-            .expect("mount");
-        assert!(st.success(), "remount {opts}");
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
 
 /// Publish once, then mark the old set so that a new one would differ from it.
 fn old_set(fs: &Tmpfs) -> (PathBuf, Snapshot) {

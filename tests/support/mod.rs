@@ -18,6 +18,7 @@ pub mod elf;
 pub mod run;
 pub mod sample;
 pub mod seccomp;
+pub mod tmpfs;
 pub mod tree;
 
 pub use elf::{Arch, CrcMode, Layout, ModuleBuilder, Section, Shndx, Symbol};
