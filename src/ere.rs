@@ -191,6 +191,9 @@ enum Node {
     Alt(Vec<Node>),
     /// At least `min`, at most `max` (`None`: unbounded) times.
     Repeat(Box<Node>, u32, Option<u32>),
+    /// A lowered subtree used in several places (see `Lowering::lower_shared`): evaluated
+    /// once per text, so that nested repetitions do not cost their copies' product.
+    Shared(std::rc::Rc<Node>),
 }
 
 impl Node {
@@ -199,6 +202,8 @@ impl Node {
     fn survey(&self) -> (bool, usize) {
         let mut backrefs = false;
         let mut deepest = 0;
+        // A shared subtree is walked again only when reached deeper than before.
+        let mut shared: std::collections::HashMap<*const Node, usize> = Default::default();
         let mut stack = vec![(self, 1)];
         while let Some((n, d)) = stack.pop() {
             deepest = deepest.max(d);
@@ -206,6 +211,13 @@ impl Node {
                 Node::Backref(_) => backrefs = true,
                 Node::Group(_, x) | Node::Repeat(x, _, _) => stack.push((x, d + 1)),
                 Node::Concat(xs) | Node::Alt(xs) => stack.extend(xs.iter().map(|x| (x, d + 1))),
+                Node::Shared(x) => {
+                    let seen = shared.entry(std::rc::Rc::as_ptr(x)).or_insert(0);
+                    if d > *seen {
+                        *seen = d;
+                        stack.push((x, d + 1));
+                    }
+                }
                 Node::Empty | Node::Set(_) | Node::Assert(..) => {}
             }
         }
@@ -216,6 +228,7 @@ impl Node {
         match self {
             Node::Assert(..) => true,
             Node::Group(_, x) | Node::Repeat(x, _, _) => x.has_assert(),
+            Node::Shared(x) => x.has_assert(),
             Node::Concat(xs) | Node::Alt(xs) => xs.iter().any(Node::has_assert),
             Node::Empty | Node::Set(_) | Node::Backref(_) => false,
         }
@@ -225,6 +238,7 @@ impl Node {
         match self {
             Node::Group(..) => true,
             Node::Repeat(x, _, _) => x.has_group(),
+            Node::Shared(x) => x.has_group(),
             Node::Concat(xs) | Node::Alt(xs) => xs.iter().any(Node::has_group),
             Node::Empty | Node::Set(_) | Node::Assert(..) | Node::Backref(_) => false,
         }
@@ -276,6 +290,8 @@ struct Lowering {
     referenced: u16,
     /// Nodes made so far, to bound the rewriting of absurd nestings.
     made: usize,
+    /// What each repeated operand lowered to, by its address and the two flags.
+    memo: std::collections::HashMap<(*const Node, bool, bool), std::rc::Rc<Node>>,
 }
 
 struct TooBig;
@@ -299,6 +315,7 @@ impl Lowering {
                 }
             }
             Node::Concat(xs) => xs.first().and_then(|x| self.first_dup(x, dup)),
+            Node::Shared(x) => self.first_dup(x, dup),
             Node::Repeat(x, min, _) => {
                 if *min > 0 {
                     self.first_dup(x, dup)
@@ -342,7 +359,24 @@ impl Lowering {
                     .collect::<Result<_, _>>()?,
             ),
             Node::Repeat(x, min, max) => self.lower_repeat(x, *min, *max, dup, next_dup)?,
+            Node::Shared(x) => self.lower(x, dup, next_dup)?,
         })
+    }
+
+    /// [`Self::lower`] for an operand of a repetition, which lowers it up to four times
+    /// (original and copies, before a copy or not): the same lowering is made once and
+    /// shared, so that nested repetitions stay linear in size.
+    fn lower_shared(&mut self, x: &Node, dup: bool, next_dup: bool) -> Result<Node, TooBig> {
+        if !x.has_assert() {
+            return self.lower(x, dup, next_dup);
+        }
+        let key = (x as *const Node, dup, next_dup);
+        if let Some(n) = self.memo.get(&key) {
+            return Ok(Node::Shared(n.clone()));
+        }
+        let n = std::rc::Rc::new(self.lower(x, dup, next_dup)?);
+        self.memo.insert(key, n.clone());
+        Ok(Node::Shared(n))
     }
 
     fn lower_repeat(
@@ -359,14 +393,14 @@ impl Lowering {
         if min > 0 {
             let after = if max == Some(min) { next_dup } else { dup };
             if min == 1 {
-                pieces.push(self.lower(x, dup, after)?);
+                pieces.push(self.lower_shared(x, dup, after)?);
             } else {
-                pieces.push(self.lower(x, dup, copy_first)?);
+                pieces.push(self.lower_shared(x, dup, copy_first)?);
                 if min > 2 {
-                    let mid = self.lower(x, true, copy_first)?;
+                    let mid = self.lower_shared(x, true, copy_first)?;
                     pieces.push(Node::Repeat(Box::new(mid), min - 2, Some(min - 2)));
                 }
-                pieces.push(self.lower(x, true, after)?);
+                pieces.push(self.lower_shared(x, true, after)?);
             }
         }
         if max != Some(min) {
@@ -374,19 +408,19 @@ impl Lowering {
             let first_is_dup = min > 0 || dup;
             match max {
                 None => {
-                    let body = self.lower(x, first_is_dup, dup)?;
+                    let body = self.lower_shared(x, first_is_dup, dup)?;
                     pieces.push(Node::Repeat(Box::new(body), 0, None));
                 }
                 Some(max) => {
                     // `((x1? x2)? .. xk)?`: nothing, or the copies from some j to k.
                     let k = max - min;
-                    let last = self.lower(x, true, next_dup)?;
+                    let last = self.lower_shared(x, true, next_dup)?;
                     if k == 1 {
-                        let only = self.lower(x, first_is_dup, next_dup)?;
+                        let only = self.lower_shared(x, first_is_dup, next_dup)?;
                         pieces.push(Node::Repeat(Box::new(only), 0, Some(1)));
                     } else {
-                        let first = self.lower(x, first_is_dup, copy_first)?;
-                        let mid = self.lower(x, true, copy_first)?;
+                        let first = self.lower_shared(x, first_is_dup, copy_first)?;
+                        let mid = self.lower_shared(x, true, copy_first)?;
                         let short = Node::Concat(vec![
                             Node::Repeat(Box::new(mid.clone()), 0, Some(k - 2)),
                             last.clone(),
@@ -437,6 +471,7 @@ pub fn compile(pattern: &[u8]) -> Option<Regex> {
     let mut lowering = Lowering {
         referenced: p.referenced,
         made: 0,
+        memo: Default::default(),
     };
     // The end of the pattern is glibc's end node, no duplicate.
     let root = lowering.lower(&root, false, false).ok();
@@ -874,6 +909,8 @@ mod relation {
         /// Words in a row.
         words: usize,
         work: u64,
+        /// The relations of shared subtrees, by address.
+        shared: std::collections::HashMap<*const Node, Rel>,
     }
 
     struct OutOfBudget;
@@ -885,6 +922,7 @@ mod relation {
             len,
             words: len.div_ceil(64),
             work: 0,
+            shared: Default::default(),
         };
         match e.eval(root) {
             // A match starts unarmed, anywhere.
@@ -1030,6 +1068,22 @@ mod relation {
                     Ok(r)
                 }
                 Node::Group(_, x) => self.eval(x),
+                Node::Shared(x) => {
+                    let key = std::rc::Rc::as_ptr(x);
+                    if let Some(r) = self.shared.get(&key) {
+                        let rows = r.rows.clone();
+                        self.charge(rows.len())?;
+                        return Ok(Rel { rows });
+                    }
+                    let r = self.eval(x)?;
+                    self.shared.insert(
+                        key,
+                        Rel {
+                            rows: r.rows.clone(),
+                        },
+                    );
+                    Ok(r)
+                }
                 // Not reached: patterns with back-references go to the backtracker.
                 Node::Backref(_) => self.zero(),
                 Node::Concat(xs) => {
@@ -1143,6 +1197,8 @@ mod backtrack {
                     self.node(x)?;
                     self.emit(Inst::Close(*g))?;
                 }
+                // Emitted at each use (the program is bounded by `MAX_PROGRAM`).
+                Node::Shared(x) => self.node(x)?,
                 Node::Concat(xs) => {
                     for x in xs {
                         self.node(x)?;
@@ -1393,6 +1449,7 @@ mod tests {
             Node::Empty | Node::Assert(..) | Node::Backref(_) => true,
             Node::Set(_) => false,
             Node::Group(_, x) => nullable(x),
+            Node::Shared(x) => nullable(x),
             Node::Concat(xs) => xs.iter().all(nullable),
             Node::Alt(xs) => xs.iter().any(nullable),
             Node::Repeat(x, min, _) => *min == 0 || nullable(x),
@@ -1411,6 +1468,7 @@ mod tests {
                     !(named && (repeated || nullable(x))) && walk(x, repeated, refs)
                 }
                 Node::Repeat(x, _, _) => walk(x, true, refs),
+                Node::Shared(x) => walk(x, repeated, refs),
                 Node::Concat(xs) | Node::Alt(xs) => xs.iter().all(|x| walk(x, repeated, refs)),
                 Node::Empty | Node::Set(_) | Node::Assert(..) | Node::Backref(_) => true,
             }
@@ -1419,6 +1477,7 @@ mod tests {
             match n {
                 Node::Backref(g) => 1 << (g - 1),
                 Node::Group(_, x) | Node::Repeat(x, _, _) => refs(x),
+                Node::Shared(x) => refs(x),
                 Node::Concat(xs) | Node::Alt(xs) => xs.iter().fold(0, |a, x| a | refs(x)),
                 Node::Empty | Node::Set(_) | Node::Assert(..) => 0,
             }
