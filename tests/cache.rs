@@ -307,6 +307,31 @@ fn modules_added_removed_and_moved_between_search_directories() {
 }
 
 #[test]
+fn a_symlinked_module_retargeted() {
+    let t = fixture();
+    // kernel/s.ko is a link to a file outside the tree; later to another one.
+    let first = t.top().join("s-first.ko");
+    let second = t.top().join("s-second.ko");
+    std::fs::write(&first, module(&["s_fn"], &["a_fn"], &["s-one"])).expect("write");
+    std::fs::write(&second, module(&["s_fx"], &["b_fn"], &["s-two"])).expect("write");
+    let link = t.moddir().join("kernel/s.ko");
+    std::os::unix::fs::symlink(&first, &link).expect("symlink");
+    settle();
+    assert_eq!(assert_like_cold(&t, &[], "first"), (0, 7));
+    assert_eq!(assert_like_cold(&t, &[], "again"), (7, 7));
+    std::fs::remove_file(&link).expect("rm");
+    std::os::unix::fs::symlink(&second, &link).expect("symlink");
+    // The new target was never read: one miss, the outputs of a cold run.
+    assert_eq!(assert_like_cold(&t, &[], "retargeted"), (6, 7));
+    let alias = cached(&t, &[]).outputs["modules.alias"].clone().unwrap();
+    let alias = String::from_utf8_lossy(&alias).into_owned();
+    assert!(
+        alias.contains("s-two") && !alias.contains("s-one"),
+        "{alias}"
+    );
+}
+
+#[test]
 fn configuration_and_option_changes() {
     let t = fixture();
     let conf_dir = t.top().join("depmod.d");
