@@ -13,27 +13,15 @@
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod support;
+
 use depmod::cli::{HasArg, OPTIONS};
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Fails under CI=true; otherwise prints a loud message and lets the caller return.
-fn skip(why: &str) {
-    if in_ci() {
-        panic!("CI=true and {why}");
-    }
-    // Written to the stderr handle directly: the test harness captures eprintln! of passing tests.
-    let bar = "*".repeat(70);
-    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED: {why}\n{bar}\n");
-}
+use support::skip::skip;
 
 /// Whether every tool runs; says SKIPPED (or fails under CI) for the first that does not.
 fn have(tools: &[&str]) -> bool {

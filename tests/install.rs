@@ -9,22 +9,15 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+mod support;
+
 use std::process::Command;
+use support::skip::skip;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn skip(why: &str) {
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI=true and {why}");
-    }
-    // To the real stderr: the harness captures eprintln! of passing tests.
-    let bar = "*".repeat(70);
-    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED: {why}\n{bar}\n");
 }
 
 fn have_make() -> bool {

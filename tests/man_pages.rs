@@ -8,11 +8,13 @@
 //!   columns. Without `groff`/`man` these tests print a loud `SKIPPED` and pass, except under
 //!   `CI=true`, where they fail (Debian packages `groff-base` and `man-db`).
 
+mod support;
+
 use depmod::cli::{HasArg, OPTIONS, OptSpec};
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use support::skip::skip;
 
 /// The pages, relative to the repository root.
 const PAGES: &[&str] = &["man/depmod.8", "man/depmod.d.5", "man/modules.dep.5"];
@@ -24,20 +26,6 @@ fn root() -> PathBuf {
 fn read_page(rel: &str) -> String {
     let path = root().join(rel);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Fails under CI=true; otherwise prints a loud message (to the real stderr: the harness
-/// captures `eprintln!` of passing tests) so that the caller can return.
-fn skip(why: &str) {
-    if in_ci() {
-        panic!("CI=true and {why}");
-    }
-    let bar = "*".repeat(70);
-    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED: {why}\n{bar}\n");
 }
 
 // ---------------------------------------------------------------------------------------------

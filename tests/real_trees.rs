@@ -12,10 +12,12 @@
 //! `cargo test --release --test real_trees -- --ignored` also compares every other tree that
 //! `scripts/fetch-trees` has unpacked (all names: `scripts/fetch-trees all`).
 
+mod support;
+
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use support::skip::skip;
 
 const OUTPUT_FILES: [&str; 11] = [
     "modules.dep",
@@ -39,20 +41,6 @@ fn cache_dir() -> PathBuf {
             Path::new(&home).join(".cache/depmod-rs")
         }
     }
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Fails under CI=true; otherwise prints a loud message and lets the caller return.
-fn skip(why: &str) {
-    if in_ci() {
-        panic!("CI=true and {why}");
-    }
-    // Written to the stderr handle directly: the test harness captures eprintln! of passing tests.
-    let bar = "*".repeat(70);
-    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED: {why}\n{bar}\n");
 }
 
 fn reference() -> Result<PathBuf, String> {

@@ -18,6 +18,7 @@ pub mod elf;
 pub mod run;
 pub mod sample;
 pub mod seccomp;
+pub mod skip;
 pub mod tmpfs;
 pub mod tree;
 
