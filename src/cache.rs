@@ -41,6 +41,7 @@
 use crate::elf::{ElfFacts, Export, Import, Str};
 use crate::module::{LoadError, Scanned};
 use rustc_hash::FxHashMap as HashMap;
+use std::os::unix::ffi::OsStrExt;
 
 /// The cache's file name in the output directory (`modules.`-prefixed, so that distribution
 /// cleanup of `modules.*` removes it).
@@ -51,6 +52,10 @@ pub const FILE_NAME: &str = "modules.scan-cache";
 pub const SETTLE_SECS: i64 = 2;
 
 const MAGIC: &[u8; 8] = b"DEPMODSC";
+
+/// The largest cache file read: far above a real one (3 MB for a distribution kernel of
+/// 4,000 modules; the module limit is 65,534).
+const MAX_FILE: u64 = 1 << 30;
 
 /// The most string bytes one record may decode to: far above any module's (a few hundred
 /// KiB for the largest), below what would wrap a [`Str`] offset.
@@ -171,7 +176,16 @@ pub enum Loaded {
 
 /// Load the cache at `path`.
 pub fn load(path: &[u8]) -> Loaded {
-    match crate::read_file(path) {
+    use std::io::Read;
+    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+    let read = std::fs::File::open(path).and_then(|f| {
+        // Never more than MAX_FILE (plus one byte, to tell a longer file): a cache that
+        // large is not one this program wrote.
+        let mut data = Vec::new();
+        f.take(MAX_FILE + 1).read_to_end(&mut data).map(|_| data)
+    });
+    match read {
+        Ok(data) if data.len() as u64 > MAX_FILE => Loaded::Damaged("too large"),
         Ok(data) => parse(data),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::Missing,
         Err(e) => Loaded::Unreadable(crate::diag::errno_of(&e)),
