@@ -39,15 +39,27 @@ pub fn c_str(b: &[u8]) -> &[u8] {
 /// bytes read, and the error that ended reading early, if one did. Opening a directory
 /// succeeds (as `fopen(path, "r")` does), and reading it fails at once with `EISDIR`: the
 /// callers that take a stream error for its end see an empty file.
+///
+/// At most [`MAX_TEXT_INPUT`] bytes are read: an endless input (`-F /dev/zero`, a FIFO whose
+/// writer never stops) ends there with `EFBIG`, where kmod would read forever.
 pub fn read_stream(path: &[u8]) -> std::io::Result<(Vec<u8>, Option<std::io::Error>)> {
     use std::io::Read;
     use std::os::unix::ffi::OsStrExt;
-    let mut f = std::fs::File::open(std::ffi::OsStr::from_bytes(path))?;
-    let mut data = Vec::new();
+    let f = std::fs::File::open(std::ffi::OsStr::from_bytes(path))?;
+    let size = f.metadata().map_or(0, |m| m.len()).min(MAX_TEXT_INPUT);
+    let mut data = Vec::with_capacity(size as usize);
     // On an error `read_to_end` keeps what it read before it in `data`.
-    let err = f.read_to_end(&mut data).err();
+    let mut err = f.take(MAX_TEXT_INPUT + 1).read_to_end(&mut data).err();
+    if data.len() as u64 > MAX_TEXT_INPUT {
+        data.truncate(MAX_TEXT_INPUT as usize);
+        err = Some(std::io::Error::from_raw_os_error(libc::EFBIG));
+    }
     Ok((data, err))
 }
+
+/// The most bytes read of a text input (modules.order, modules.builtin(.modinfo),
+/// System.map, Module.symvers): far above any real one (a System.map is some MB).
+pub const MAX_TEXT_INPUT: u64 = 256 << 20;
 
 /// Read `<dirname>/modules.order`: its lines without newlines, or `None` when the array is
 /// to stay in hash order (missing file, warned; or a line without its newline, an error).

@@ -563,6 +563,28 @@ fn system_map_is_a_directory() {
     check(&t, &["-e", "-F", &path_str(&p)]);
 }
 
+/// An endless input (`-F /dev/zero`): kmod reads it forever (one "invalid line" per 4 KiB);
+/// we stop after `order::MAX_TEXT_INPUT` bytes, with as many messages for what was read,
+/// and go on as with an empty System.map (every import unknown with `-e`), exit 0.
+#[test]
+fn system_map_endless() {
+    let t = base();
+    let r = ours_sane(&t, &["-e", "-F", "/dev/zero"]);
+    let stderr = r.stderr_text();
+    let tail = &stderr[stderr.len().saturating_sub(300)..];
+    assert_eq!(r.status, Some(0), "{tail}");
+    let empty = t.system_map_raw("");
+    let e = ours_sane(&t, &["-e", "-F", &path_str(&empty)]);
+    assert_eq!(r.outputs, e.outputs);
+    assert!(stderr.ends_with(&e.stderr_text()), "{tail}");
+    let invalid = stderr
+        .lines()
+        .filter(|l| l.contains(": invalid line"))
+        .count();
+    let bound = (depmod::order::MAX_TEXT_INPUT / 4095 + 1) as usize;
+    assert!(invalid > 0 && invalid <= bound, "{invalid} messages");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Module.symvers (-E)
 
