@@ -41,7 +41,6 @@
 use crate::elf::{ElfFacts, Export, Import, Str};
 use crate::module::{LoadError, Scanned};
 use rustc_hash::FxHashMap as HashMap;
-use std::os::unix::ffi::OsStrExt;
 
 /// The cache's file name in the output directory (`modules.`-prefixed, so that distribution
 /// cleanup of `modules.*` removes it).
@@ -176,17 +175,11 @@ pub enum Loaded {
 
 /// Load the cache at `path`.
 pub fn load(path: &[u8]) -> Loaded {
-    use std::io::Read;
-    let path = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
-    let read = std::fs::File::open(path).and_then(|f| {
-        // Never more than MAX_FILE (plus one byte, to tell a longer file): a cache that
-        // large is not one this program wrote.
-        let mut data = Vec::new();
-        f.take(MAX_FILE + 1).read_to_end(&mut data).map(|_| data)
-    });
-    match read {
-        Ok(data) if data.len() as u64 > MAX_FILE => Loaded::Damaged("too large"),
-        Ok(data) => parse(data),
+    // Never more than MAX_FILE: a cache that large is not one this program wrote.
+    match crate::read_at_most(path, MAX_FILE) {
+        Ok((data, None)) => parse(data),
+        Ok((_, Some(e))) if e.raw_os_error() == Some(libc::EFBIG) => Loaded::Damaged("too large"),
+        Ok((_, Some(e))) => Loaded::Unreadable(crate::diag::errno_of(&e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Loaded::Missing,
         Err(e) => Loaded::Unreadable(crate::diag::errno_of(&e)),
     }

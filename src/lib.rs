@@ -74,6 +74,24 @@ pub fn read_file(path: &[u8]) -> std::io::Result<Vec<u8>> {
     std::fs::read(std::path::Path::new(OsStr::from_bytes(path)))
 }
 
+/// Read at most `max` bytes of the file named by bytes: `Err` when it cannot be opened;
+/// else the bytes read and the error that ended reading early, if one did (`EFBIG` for a
+/// file longer than `max`, which may be endless: a FIFO, `/dev/zero`). The buffer is sized
+/// from the file's length.
+pub fn read_at_most(path: &[u8], max: u64) -> std::io::Result<(Vec<u8>, Option<std::io::Error>)> {
+    use std::io::Read;
+    let f = std::fs::File::open(std::path::Path::new(OsStr::from_bytes(path)))?;
+    let size = f.metadata().map_or(0, |m| m.len()).min(max);
+    let mut data = Vec::with_capacity(size as usize);
+    // On an error `read_to_end` keeps what it read before it in `data`.
+    let mut err = f.take(max + 1).read_to_end(&mut data).err();
+    if data.len() as u64 > max {
+        data.truncate(max as usize);
+        err = Some(std::io::Error::from_raw_os_error(libc::EFBIG));
+    }
+    Ok((data, err))
+}
+
 /// What one run produced: messages for stderr, bytes for stdout, the exit status.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -333,9 +351,15 @@ pub fn scan_all(modules: &[discover::Candidate], jobs: Option<usize>) -> Vec<mod
             .map(|m| module::scan_path(&m.path))
             .collect()
     };
+    on_threads(jobs, scan)
+}
+
+/// Run `work` on a pool of `jobs` threads (`-j`), or on rayon's default one (a thread per
+/// core) when not given or when the pool cannot be made.
+fn on_threads<R: Send>(jobs: Option<usize>, work: impl FnOnce() -> R + Send) -> R {
     match jobs.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()) {
-        Some(Ok(pool)) => pool.install(scan),
-        _ => scan(),
+        Some(Ok(pool)) => pool.install(work),
+        _ => work(),
     }
 }
 
@@ -345,9 +369,12 @@ fn check(outdir: &[u8], files: &[(&str, Vec<u8>)], stdout: &mut Vec<u8>) -> bool
     let mut stale = false;
     for (name, bytes) in files {
         let path = msg!(outdir, b"/", name);
-        let state: &[u8] = match read_file(&path) {
-            Ok(old) if old == *bytes => continue,
-            Ok(_) => b"outdated",
+        // A file longer than the new content differs: no need to read past that.
+        let state: &[u8] = match read_at_most(&path, bytes.len() as u64) {
+            Ok((old, None)) if old == *bytes => continue,
+            Ok((_, None)) => b"outdated",
+            Ok((_, Some(e))) if e.raw_os_error() == Some(libc::EFBIG) => b"outdated",
+            Ok((_, Some(_))) => b"unreadable",
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => b"missing",
             Err(_) => b"unreadable",
         };
@@ -475,10 +502,7 @@ fn scan_cached(
         }
     };
     let run = || -> Vec<Probe> { modules.par_iter().map(probe).collect() };
-    let probes = match jobs.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()) {
-        Some(Ok(pool)) => pool.install(run),
-        _ => run(),
-    };
+    let probes = on_threads(jobs, run);
     let hits = probes.iter().filter(|p| p.hit.is_some()).count();
     let old_len = old.map_or(0, cache::Cache::len);
     log.log(

@@ -43,18 +43,7 @@ pub fn c_str(b: &[u8]) -> &[u8] {
 /// At most [`MAX_TEXT_INPUT`] bytes are read: an endless input (`-F /dev/zero`, a FIFO whose
 /// writer never stops) ends there with `EFBIG`, where kmod would read forever.
 pub fn read_stream(path: &[u8]) -> std::io::Result<(Vec<u8>, Option<std::io::Error>)> {
-    use std::io::Read;
-    use std::os::unix::ffi::OsStrExt;
-    let f = std::fs::File::open(std::ffi::OsStr::from_bytes(path))?;
-    let size = f.metadata().map_or(0, |m| m.len()).min(MAX_TEXT_INPUT);
-    let mut data = Vec::with_capacity(size as usize);
-    // On an error `read_to_end` keeps what it read before it in `data`.
-    let mut err = f.take(MAX_TEXT_INPUT + 1).read_to_end(&mut data).err();
-    if data.len() as u64 > MAX_TEXT_INPUT {
-        data.truncate(MAX_TEXT_INPUT as usize);
-        err = Some(std::io::Error::from_raw_os_error(libc::EFBIG));
-    }
-    Ok((data, err))
+    crate::read_at_most(path, MAX_TEXT_INPUT)
 }
 
 /// The most bytes read of a text input (modules.order, modules.builtin(.modinfo),

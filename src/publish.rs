@@ -84,20 +84,7 @@ pub fn publish(
     for (name, _) in outputs {
         let path = msg!(dir, b"/", name);
         if std::fs::symlink_metadata(os(&path)).is_ok_and(|m| m.is_dir()) {
-            return Err(Fatal::new(msg!(
-                b"renameat(",
-                dir,
-                b", ",
-                name,
-                suffix,
-                b", ",
-                dir,
-                b", ",
-                name,
-                b"): ",
-                strerror(libc::EISDIR),
-                b"\n"
-            )));
+            return Err(rename_failed(dir, &msg!(name, suffix), name, libc::EISDIR));
         }
     }
     let mut temps = Temps {
@@ -107,22 +94,17 @@ pub fn publish(
     for (name, data) in outputs {
         let tmp = msg!(name, suffix);
         let path = msg!(dir, b"/", tmp);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(os(&path))
-            .map_err(|e| {
-                Fatal::error(msg!(
-                    b"openat(",
-                    dir,
-                    b", ",
-                    tmp,
-                    b", 301, 644): ",
-                    strerror(errno_of(&e)),
-                    b"\n"
-                ))
-            })?;
+        let mut f = create_temp(&path).map_err(|e| {
+            Fatal::error(msg!(
+                b"openat(",
+                dir,
+                b", ",
+                tmp,
+                b", 301, 644): ",
+                strerror(errno_of(&e)),
+                b"\n"
+            ))
+        })?;
         temps.names.push(tmp);
         f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| {
             Fatal::error(msg!(
@@ -138,11 +120,7 @@ pub fn publish(
     let extra_tmp = extra.and_then(|(name, data)| {
         let tmp = msg!(name, suffix);
         let path = msg!(dir, b"/", tmp);
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(os(&path))
+        let written = create_temp(&path)
             .map(|mut f| {
                 // Created: ours to remove if writing fails.
                 f.write_all(data).inspect_err(|_| {
@@ -193,19 +171,7 @@ pub fn publish(
                         temps.names[j].clear();
                     }
                 }
-                return Err(Fatal::new(msg!(
-                    b"renameat(",
-                    dir,
-                    b", ",
-                    tmp,
-                    b", ",
-                    dir,
-                    b", ",
-                    name,
-                    b"): ",
-                    strerror(errno),
-                    b"\n"
-                )));
+                return Err(rename_failed(dir, &tmp, name, errno));
             }
         }
     }
@@ -229,6 +195,32 @@ pub fn publish(
     // Make the renames durable; a failure here changes nothing already visible.
     let _ = dir_file.sync_all();
     Ok(())
+}
+
+/// Create a temporary file that no one else has (mode 0644 less the umask).
+fn create_temp(path: &[u8]) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(os(path))
+}
+
+/// kmod's message when `tmp` cannot take the name `name` in `dir`.
+fn rename_failed(dir: &[u8], tmp: &[u8], name: &str, errno: i32) -> Fatal {
+    Fatal::new(msg!(
+        b"renameat(",
+        dir,
+        b", ",
+        tmp,
+        b", ",
+        dir,
+        b", ",
+        name,
+        b"): ",
+        strerror(errno),
+        b"\n"
+    ))
 }
 
 /// How an output took its final name.
