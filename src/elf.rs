@@ -16,6 +16,9 @@ pub trait Source {
     fn size(&self) -> u64;
     /// Read exactly `len` bytes at `offset` (the caller checked the range against `size`).
     fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Buf<'_>>;
+    /// A hint that these `(offset, len)` ranges will be read: a source that reads a file may
+    /// read them ahead with fewer system calls. Never changes what `read_at` returns.
+    fn prefetch(&self, _ranges: &[(u64, u64)]) {}
 }
 
 /// Bytes read from a [`Source`]: borrowed from an image in memory, or a pooled buffer.
@@ -118,28 +121,64 @@ pub fn read_head(file: &std::fs::File, max: usize) -> std::io::Result<Buf<'stati
 
 /// A file read with `pread`: never mapped, so a file that shrinks underneath gives an error,
 /// not a SIGBUS.
+///
+/// Ranges announced with [`Source::prefetch`] are read ahead, nearby ones merged into one
+/// read (a system call costs about as much as copying a few KiB), and later reads inside
+/// them are served from memory.
 pub struct FileSource {
     file: std::fs::File,
     size: u64,
+    /// Ranges read ahead: each slot is filled at most once, so reads can borrow from it.
+    ahead: [std::cell::OnceCell<(u64, Pooled)>; AHEAD_SLOTS],
 }
+
+/// How many read-ahead ranges a [`FileSource`] keeps.
+const AHEAD_SLOTS: usize = 8;
+
+/// Announced ranges at most this far apart are read with one system call.
+pub const MERGE_GAP: u64 = 4 << 10;
+
+/// The largest range read ahead: a bigger section is read when asked for.
+const AHEAD_MAX: u64 = 16 << 20;
 
 impl FileSource {
     /// Wrap an open file of the given size.
     pub fn new(file: std::fs::File, size: u64) -> Self {
-        FileSource { file, size }
+        FileSource {
+            file,
+            size,
+            ahead: Default::default(),
+        }
+    }
+
+    /// Wrap an open file of the given size whose first bytes were already read.
+    pub fn with_head(file: std::fs::File, size: u64, head: Buf<'static>) -> Self {
+        let source = FileSource::new(file, size);
+        if let Buf::Pooled(p) = head {
+            let _ = source.ahead[0].set((0, p));
+        }
+        source
     }
 
     /// Give the file back (to read it as a stream).
     pub fn into_file(self) -> std::fs::File {
         self.file
     }
-}
 
-impl Source for FileSource {
-    fn size(&self) -> u64 {
-        self.size
+    /// The bytes of a read-ahead range that covers `offset..offset + len`, if any.
+    fn ahead(&self, offset: u64, len: usize) -> Option<&[u8]> {
+        let end = offset.checked_add(len as u64)?;
+        self.ahead.iter().find_map(|slot| {
+            let (start, buf) = slot.get()?;
+            let have = &buf.vec[..buf.len];
+            let from = usize::try_from(offset.checked_sub(*start)?).ok()?;
+            let to = usize::try_from(end - start).ok()?;
+            have.get(from..to)
+        })
     }
-    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Buf<'_>> {
+
+    /// Read `len` bytes at `offset` into a pooled buffer.
+    fn pread(&self, offset: u64, len: usize) -> std::io::Result<Pooled> {
         use std::os::unix::fs::FileExt;
         let mut buf = Pooled::take(len);
         self.file
@@ -151,8 +190,57 @@ impl Source for FileSource {
                     e
                 }
             })?;
-        Ok(Buf::Pooled(buf))
+        Ok(buf)
     }
+}
+
+impl Source for FileSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_at(&self, offset: u64, len: usize) -> std::io::Result<Buf<'_>> {
+        if let Some(b) = self.ahead(offset, len) {
+            return Ok(Buf::Borrowed(b));
+        }
+        self.pread(offset, len).map(Buf::Pooled)
+    }
+    fn prefetch(&self, ranges: &[(u64, u64)]) {
+        for (start, end) in merge_ranges(ranges, self.size) {
+            let Some(slot) = self.ahead.iter().find(|s| s.get().is_none()) else {
+                return;
+            };
+            // A failed read-ahead is dropped: the read that needs the range reports it.
+            if let Ok(buf) = self.pread(start, (end - start) as usize) {
+                let _ = slot.set((start, buf));
+            }
+        }
+    }
+}
+
+/// The `(offset, len)` ranges inside a file of `size` bytes, sorted and merged where at
+/// most [`MERGE_GAP`] apart, as `start..end` pairs; empty and out-of-file ranges and those
+/// over [`AHEAD_MAX`] dropped.
+fn merge_ranges(ranges: &[(u64, u64)], size: u64) -> Vec<(u64, u64)> {
+    let mut rs: Vec<(u64, u64)> = ranges
+        .iter()
+        .filter_map(|&(off, len)| {
+            let end = off.checked_add(len)?;
+            (len > 0 && len <= AHEAD_MAX && end <= size).then_some((off, end))
+        })
+        .collect();
+    rs.sort_unstable();
+    let mut out: Vec<(u64, u64)> = Vec::with_capacity(rs.len());
+    for (start, end) in rs {
+        match out.last_mut() {
+            Some(last)
+                if start <= last.1.saturating_add(MERGE_GAP) && end - last.0 <= AHEAD_MAX =>
+            {
+                last.1 = last.1.max(end);
+            }
+            _ => out.push((start, end)),
+        }
+    }
+    out
 }
 
 fn einval() -> std::io::Error {
@@ -284,6 +372,10 @@ fn io_errno(e: std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(libc::EIO)
 }
 
+/// How many bytes before the section headers are read with them, for the section-name
+/// table.
+const SHSTRTAB_GUESS: u64 = 1 << 10;
+
 /// A located section: its file range.
 #[derive(Clone, Copy, Debug)]
 struct Sect {
@@ -322,6 +414,14 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
         if end > src.size() || shstrndx >= shnum {
             return Err(libc::EINVAL);
         }
+        // The section-name table usually sits just before the headers: read both at once.
+        src.prefetch(&[
+            (
+                shoff.saturating_sub(SHSTRTAB_GUESS),
+                SHSTRTAB_GUESS.min(shoff),
+            ),
+            (shoff, table_len),
+        ]);
         let sections = src.read_at(shoff, table_len as usize).map_err(io_errno)?;
         let mut elf = Elf {
             src,
@@ -392,6 +492,12 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             b"__versions",
             b"__ksymtab_strings",
         ]);
+        let wanted: Vec<(u64, u64)> = [modinfo, symtab, strtab, versions]
+            .into_iter()
+            .flatten()
+            .map(|s| (s.offset, s.size))
+            .collect();
+        self.src.prefetch(&wanted);
         let mut facts = ElfFacts::default();
         if let Some(s) = modinfo {
             let data = self.read(s)?;
@@ -408,6 +514,13 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
         let scan = tables
             .as_ref()
             .and_then(|(symtab, strtab)| Some(self.scan_symbols(self.symbols(symtab)?, strtab)));
+        if let Some(scan) = &scan {
+            // The names to be stored: one allocation for them (growing by doubling would
+            // touch up to twice the memory, and this is kept for every module).
+            let crc_names: usize = scan.crcs.iter().flatten().map(|(n, _)| n.len()).sum();
+            let undef_names: usize = scan.undefined.iter().flatten().map(|(n, _)| n.len()).sum();
+            facts.strings.reserve_exact(crc_names + undef_names);
+        }
         facts.exports = self.exports(scan.as_ref(), ksymtab, &mut facts.strings);
         facts.imports = self.imports(
             tables.is_some(),
@@ -415,6 +528,7 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             versions.as_deref(),
             &mut facts.strings,
         );
+        facts.strings.shrink_to_fit();
         Ok(facts)
     }
 
@@ -591,7 +705,7 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
                 first.entry(n).or_insert(i);
             }
         }
-        let mut out = Vec::with_capacity(undefined.len() + records.len());
+        let mut out = Vec::with_capacity(undefined.len());
         for &(name, weak) in undefined {
             let mut crc = 0;
             if let Some(&i) = first.get(name) {
@@ -604,6 +718,7 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
                 weak,
             });
         }
+        out.reserve_exact(used.iter().filter(|&&u| !u).count());
         for (i, (crc, name)) in records.iter().enumerate() {
             if used[i] {
                 continue;
@@ -693,5 +808,104 @@ fn parse_modinfo(data: &[u8], facts: &mut ElfFacts) {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_are_sorted_merged_and_bounded() {
+        // Sorted, and merged when the gap is at most MERGE_GAP.
+        let g = MERGE_GAP;
+        assert_eq!(
+            merge_ranges(&[(100 + g + 50, 10), (0, 100), (100 + g, 50)], 1 << 20),
+            vec![(0, 100 + g + 60)]
+        );
+        // One byte more of gap: two reads.
+        assert_eq!(
+            merge_ranges(&[(0, 100), (100 + g + 1, 10)], 1 << 20),
+            vec![(0, 100), (100 + g + 1, 100 + g + 11)]
+        );
+        // Overlapping and nested ranges.
+        assert_eq!(
+            merge_ranges(&[(0, 1000), (10, 20), (500, 1000)], 1 << 20),
+            vec![(0, 1500)]
+        );
+        // Empty, past the end, wrapping and oversized ranges are not read ahead.
+        assert_eq!(
+            merge_ranges(
+                &[(5, 0), (900, 200), (u64::MAX, 2), (0, AHEAD_MAX + 1)],
+                1000
+            ),
+            vec![]
+        );
+        // A merged range never grows past AHEAD_MAX.
+        assert_eq!(
+            merge_ranges(&[(0, AHEAD_MAX), (AHEAD_MAX, 10)], u64::MAX).len(),
+            2
+        );
+    }
+
+    fn temp_file(bytes: &[u8]) -> std::fs::File {
+        use std::io::Write;
+        let mut f = tempfile::tempfile().expect("temp file");
+        f.write_all(bytes).expect("write");
+        f
+    }
+
+    #[test]
+    fn read_ahead_never_changes_what_is_read() {
+        let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
+        let size = bytes.len() as u64;
+        let src = FileSource::new(temp_file(&bytes), size);
+        src.prefetch(&[(1000, 100), (1200, 300), (50_000, 20_000), (199_990, 10)]);
+        let probes = [
+            (1000, 100),
+            (1050, 400),      // inside the first merged range
+            (999, 10),        // starts before it
+            (1400, 2000),     // runs past it
+            (60_000, 10_000), // inside the second
+            (69_999, 2),      // crosses its end
+            (199_990, 10),    // the last bytes
+            (0, 0),
+            (150_000, 64), // not read ahead
+        ];
+        for (off, len) in probes {
+            let got = src.read_at(off, len).expect("read");
+            assert_eq!(
+                &*got,
+                &bytes[off as usize..off as usize + len],
+                "{off}+{len}"
+            );
+        }
+        // Past the end: EINVAL, read ahead or not.
+        let err = src.read_at(199_995, 10).err().expect("past the end");
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn the_head_serves_the_first_bytes() {
+        let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let file = temp_file(&bytes);
+        let head = read_head(&file, 64).expect("head");
+        assert_eq!(&*head, &bytes[..64]);
+        let src = FileSource::with_head(file, bytes.len() as u64, head);
+        assert_eq!(&*src.read_at(0, 64).expect("read"), &bytes[..64]);
+        assert_eq!(&*src.read_at(10, 100).expect("read"), &bytes[10..110]);
+    }
+
+    #[test]
+    fn a_file_cut_before_the_read_ahead_reads_as_einval() {
+        let bytes = vec![7u8; 50_000];
+        let file = temp_file(&bytes);
+        file.set_len(10_000).expect("truncate");
+        // The stated size is the old one, as after an fstat that raced with the cut.
+        let src = FileSource::new(file, bytes.len() as u64);
+        src.prefetch(&[(20_000, 1000)]);
+        let err = src.read_at(20_000, 1000).err().expect("cut");
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        assert_eq!(&*src.read_at(0, 100).expect("read"), &bytes[..100]);
     }
 }

@@ -27,5 +27,7 @@ fn main() {
         };
         let _ = stderr.write_all(&line);
     }
+    // The process ends here: let the kernel take back the run's memory in one go.
+    std::mem::forget(outcome.retained);
     std::process::exit(outcome.status);
 }

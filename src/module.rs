@@ -89,13 +89,20 @@ pub fn scan_path_with_meta(path: &[u8]) -> (Scanned, Option<std::fs::Metadata>) 
     (scan_file(file, size), Some(meta))
 }
 
+/// How much of a larger module is read first: enough for the magic bytes and an ELF header.
+const PROBE_LEN: usize = 64;
+
 /// Scan an open module file of `size` bytes.
 fn scan_file(file: std::fs::File, size: u64) -> Scanned {
     let io = |e: std::io::Error| LoadError::errno(crate::diag::errno_of(&e));
     if size < 6 {
         return Err(LoadError::errno(libc::EINVAL));
     }
-    let head_len = size.min(WHOLE_READ_MAX) as usize;
+    let head_len = if size <= WHOLE_READ_MAX {
+        size as usize
+    } else {
+        PROBE_LEN
+    };
     let head = elf::read_head(&file, head_len).map_err(io)?;
     if head.len() < 6 {
         return Err(LoadError::errno(libc::EINVAL));
@@ -104,8 +111,7 @@ fn scan_file(file: std::fs::File, size: u64) -> Scanned {
     match compression_of(&head) {
         Compression::None if whole => elf::read_facts(&*head).map_err(LoadError::errno),
         Compression::None => {
-            drop(head);
-            elf::read_facts(&FileSource::new(file, size)).map_err(LoadError::errno)
+            elf::read_facts(&FileSource::with_head(file, size, head)).map_err(LoadError::errno)
         }
         kind => {
             let plain = if whole {
