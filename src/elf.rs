@@ -885,6 +885,32 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+        /// Whatever is read ahead (ranges anywhere, overlapping, past the end, more than
+        /// there are slots), every read returns the file's bytes or EINVAL past its end.
+        #[test]
+        fn reads_equal_the_file_whatever_was_read_ahead(
+            len in 0usize..40_000,
+            ahead in proptest::collection::vec((0u64..45_000, 0u64..20_000), 0..12),
+            reads in proptest::collection::vec((0u64..45_000, 0usize..20_000), 1..24),
+        ) {
+            let bytes: Vec<u8> = (0..len as u32).map(|i| (i ^ (i >> 8)) as u8).collect();
+            let src = FileSource::new(temp_file(&bytes), len as u64);
+            src.prefetch(&ahead);
+            for (off, n) in reads {
+                let end = off as usize + n;
+                match src.read_at(off, n) {
+                    Ok(got) => proptest::prop_assert_eq!(&*got, &bytes[off as usize..end]),
+                    Err(e) => {
+                        proptest::prop_assert!(end > len, "{off}+{n} failed: {e}");
+                        proptest::prop_assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_head_serves_the_first_bytes() {
         let bytes: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
