@@ -27,7 +27,8 @@ fn main() {
         };
         let _ = stderr.write_all(&line);
     }
-    // The process ends here: let the kernel take back the run's memory in one go.
+    // `exit` runs no destructors, and the run's data is not freed piece by piece either:
+    // the kernel takes the whole address space back at once.
     std::mem::forget(outcome.retained);
     std::process::exit(outcome.status);
 }
