@@ -492,8 +492,16 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             b"__versions",
             b"__ksymtab_strings",
         ]);
-        let wanted: Vec<(u64, u64)> = [modinfo, symtab, strtab, versions]
+        // Read ahead exactly what is read below: both symbol tables or neither, and
+        // __versions only when made of whole records.
+        let tables_wanted = match (symtab, strtab) {
+            (Some(a), Some(b)) => [Some(a), Some(b)],
+            _ => [None, None],
+        };
+        let versions_wanted = versions.filter(|s| s.size % 64 == 0);
+        let wanted: Vec<(u64, u64)> = [modinfo, versions_wanted]
             .into_iter()
+            .chain(tables_wanted)
             .flatten()
             .map(|s| (s.offset, s.size))
             .collect();
@@ -859,20 +867,22 @@ mod tests {
     fn read_ahead_never_changes_what_is_read() {
         let bytes: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + i / 256) as u8).collect();
         let size = bytes.len() as u64;
-        let src = FileSource::new(temp_file(&bytes), size);
+        let file = temp_file(&bytes);
+        let cut = file.try_clone().expect("clone");
+        let src = FileSource::new(file, size);
         src.prefetch(&[(1000, 100), (1200, 300), (50_000, 20_000), (199_990, 10)]);
+        // (offset, length, inside a merged read-ahead range)
         let probes = [
-            (1000, 100),
-            (1050, 400),      // inside the first merged range
-            (999, 10),        // starts before it
-            (1400, 2000),     // runs past it
-            (60_000, 10_000), // inside the second
-            (69_999, 2),      // crosses its end
-            (199_990, 10),    // the last bytes
-            (0, 0),
-            (150_000, 64), // not read ahead
+            (1000, 100, true),
+            (1050, 400, true),      // inside the first merged range
+            (999, 10, false),       // starts before it
+            (1400, 2000, false),    // runs past it
+            (60_000, 10_000, true), // inside the second
+            (69_999, 2, false),     // crosses its end
+            (199_990, 10, true),    // the last bytes
+            (150_000, 64, false),   // not read ahead
         ];
-        for (off, len) in probes {
+        for (off, len, _) in probes {
             let got = src.read_at(off, len).expect("read");
             assert_eq!(
                 &*got,
@@ -883,27 +893,48 @@ mod tests {
         // Past the end: EINVAL, read ahead or not.
         let err = src.read_at(199_995, 10).err().expect("past the end");
         assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        // Emptied, the file still gives the read-ahead bytes (so they come from memory) and
+        // EINVAL for the rest.
+        cut.set_len(0).expect("truncate");
+        for (off, len, ahead) in probes {
+            match src.read_at(off, len) {
+                Ok(got) => {
+                    assert!(ahead, "{off}+{len} read from an empty file");
+                    assert_eq!(&*got, &bytes[off as usize..off as usize + len]);
+                }
+                Err(e) => {
+                    assert!(!ahead, "{off}+{len} not served from memory: {e}");
+                    assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+                }
+            }
+        }
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
         /// Whatever is read ahead (ranges anywhere, overlapping, past the end, more than
-        /// there are slots), every read returns the file's bytes or EINVAL past its end.
+        /// there are slots), and wherever the file is then cut, every read returns the
+        /// file's original bytes or EINVAL, and the original bytes below the cut.
         #[test]
         fn reads_equal_the_file_whatever_was_read_ahead(
             len in 0usize..40_000,
             ahead in proptest::collection::vec((0u64..45_000, 0u64..20_000), 0..12),
+            cut in 0usize..45_000,
             reads in proptest::collection::vec((0u64..45_000, 0usize..20_000), 1..24),
         ) {
             let bytes: Vec<u8> = (0..len as u32).map(|i| (i ^ (i >> 8)) as u8).collect();
-            let src = FileSource::new(temp_file(&bytes), len as u64);
+            let file = temp_file(&bytes);
+            let handle = file.try_clone().expect("clone");
+            let src = FileSource::new(file, len as u64);
             src.prefetch(&ahead);
+            let cut = cut.min(len);
+            handle.set_len(cut as u64).expect("truncate");
             for (off, n) in reads {
                 let end = off as usize + n;
                 match src.read_at(off, n) {
                     Ok(got) => proptest::prop_assert_eq!(&*got, &bytes[off as usize..end]),
                     Err(e) => {
-                        proptest::prop_assert!(end > len, "{off}+{n} failed: {e}");
+                        proptest::prop_assert!(end > cut, "{off}+{n} failed below the cut: {e}");
                         proptest::prop_assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
                     }
                 }
@@ -917,9 +948,14 @@ mod tests {
         let file = temp_file(&bytes);
         let head = read_head(&file, 64).expect("head");
         assert_eq!(&*head, &bytes[..64]);
+        let handle = file.try_clone().expect("clone");
         let src = FileSource::with_head(file, bytes.len() as u64, head);
+        handle.set_len(0).expect("truncate");
+        // From memory: the file is empty now.
         assert_eq!(&*src.read_at(0, 64).expect("read"), &bytes[..64]);
-        assert_eq!(&*src.read_at(10, 100).expect("read"), &bytes[10..110]);
+        assert_eq!(&*src.read_at(10, 50).expect("read"), &bytes[10..60]);
+        let err = src.read_at(10, 100).err().expect("beyond the head");
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
     }
 
     #[test]

@@ -103,7 +103,8 @@ pub struct Outcome {
     pub status: i32,
     /// The run's data (scanned modules, graph, rendered files), handed over instead of freed:
     /// freeing its ~100,000 allocations one by one costs a few milliseconds, which a process
-    /// about to exit can skip with [`std::mem::forget`]. Dropping it is always correct.
+    /// about to exit can skip (by exiting, or with [`std::mem::forget`]). Dropping it is
+    /// always correct.
     pub retained: Option<Box<dyn std::any::Any>>,
 }
 

@@ -91,7 +91,6 @@ pub fn publish(
         dir,
         names: Vec::new(),
     };
-    let mut files = Vec::with_capacity(outputs.len());
     for (name, data) in outputs {
         let tmp = msg!(name, suffix);
         let path = msg!(dir, b"/", tmp);
@@ -107,14 +106,16 @@ pub fn publish(
             ))
         })?;
         temps.names.push(tmp);
-        f.write_all(data).map_err(|e| truncated(name, &e))?;
-        files.push(f);
+        f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| {
+            Fatal::error(msg!(
+                b"Could not create index '",
+                name,
+                b"'. Output is truncated: ",
+                strerror(errno_of(&e)),
+                b"\n"
+            ))
+        })?;
     }
-    // Flushed after all are written: the file system can then commit them together.
-    for (f, (name, _)) in files.iter().zip(outputs) {
-        f.sync_all().map_err(|e| truncated(name, &e))?;
-    }
-    drop(files);
     // The extra file: written now, renamed last.
     let extra_tmp = extra.and_then(|(name, data)| {
         let tmp = msg!(name, suffix);
@@ -194,17 +195,6 @@ pub fn publish(
     // Make the renames durable; a failure here changes nothing already visible.
     let _ = dir_file.sync_all();
     Ok(())
-}
-
-/// kmod's message for an output that could not be written or flushed.
-fn truncated(name: &str, e: &std::io::Error) -> Fatal {
-    Fatal::error(msg!(
-        b"Could not create index '",
-        name,
-        b"'. Output is truncated: ",
-        strerror(errno_of(e)),
-        b"\n"
-    ))
 }
 
 /// Create a temporary file that no one else has (mode 0644 less the umask).

@@ -65,3 +65,55 @@ fn concurrent_runs_leave_a_consistent_set() {
         );
     }
 }
+
+/// Run the sample tree with at most `limit` open files (and two scanning threads, so that
+/// the count does not depend on the machine's cores).
+fn run_with_open_file_limit(out: &std::path::Path, limit: u64) -> std::process::Output {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = depmod(out);
+    cmd.args(["-j", "2"]);
+    // SAFETY: only the async-signal-safe setrlimit between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run depmod")
+}
+
+#[test]
+fn a_low_open_file_limit_is_enough() {
+    // What a run needs at once: stdin/stdout/stderr, one descriptor per directory level
+    // while walking, one per scanning thread, the output directory and one output file while
+    // publishing. kmod 34.2 needs 12 on this tree (its wrapper's shell included); holding all
+    // eleven outputs open while publishing needed 16 and failed with "Too many open files".
+    let expected = tempfile::tempdir().expect("tempdir");
+    assert!(run(expected.path()).status.success());
+    let out = tempfile::tempdir().expect("tempdir");
+    let r = run_with_open_file_limit(out.path(), 8);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert_eq!(
+        snapshot(&out.path().join("lib/modules").join(VERSION)),
+        snapshot(&expected.path().join("lib/modules").join(VERSION))
+    );
+    // The limit is real: far below it, the run fails with kmod's message, replacing nothing.
+    let before = snapshot(&out.path().join("lib/modules").join(VERSION));
+    let r = run_with_open_file_limit(out.path(), 4);
+    assert_eq!(r.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("Too many open files"),
+        "{}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    assert_eq!(
+        snapshot(&out.path().join("lib/modules").join(VERSION)),
+        before
+    );
+}
