@@ -492,16 +492,17 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             b"__versions",
             b"__ksymtab_strings",
         ]);
-        // Read ahead exactly what is read below: both symbol tables or neither, and
-        // __versions only when made of whole records.
-        let tables_wanted = match (symtab, strtab) {
-            (Some(a), Some(b)) => [Some(a), Some(b)],
-            _ => [None, None],
-        };
-        let versions_wanted = versions.filter(|s| s.size % 64 == 0);
-        let wanted: Vec<(u64, u64)> = [modinfo, versions_wanted]
+        // What is read: the symbol tables only as a pair, __versions only when made of whole
+        // records. Exactly that is read ahead.
+        let tables = symtab.zip(strtab);
+        let versions = versions.filter(|s| s.size % 64 == 0);
+        let wanted: Vec<(u64, u64)> = [modinfo, versions]
             .into_iter()
-            .chain(tables_wanted)
+            .chain(
+                tables
+                    .into_iter()
+                    .flat_map(|(sym, str_)| [Some(sym), Some(str_)]),
+            )
             .flatten()
             .map(|s| (s.offset, s.size))
             .collect();
@@ -511,13 +512,13 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             let data = self.read(s)?;
             parse_modinfo(&data, &mut facts);
         }
-        let tables = match (symtab, strtab) {
-            (Some(sym), Some(str_)) => Some((self.read(sym)?, self.read(str_)?)),
-            _ => None,
+        let tables = match tables {
+            Some((sym, str_)) => Some((self.read(sym)?, self.read(str_)?)),
+            None => None,
         };
         let versions = match versions {
-            Some(s) if s.size % 64 == 0 => Some(self.read(s)?),
-            _ => None,
+            Some(s) => Some(self.read(s)?),
+            None => None,
         };
         let scan = tables
             .as_ref()
