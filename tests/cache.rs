@@ -12,13 +12,13 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
+use support::compress::xz;
 use support::{Arch, ModuleBuilder, OUTPUTS, Tree, our_bin};
 
 const CACHE: &str = "modules.scan-cache";
@@ -36,12 +36,6 @@ fn module(exports: &[&str], imports: &[&str], aliases: &[&str]) -> Vec<u8> {
         b = b.alias(a);
     }
     b.build()
-}
-
-fn xz(data: &[u8]) -> Vec<u8> {
-    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
-    e.write_all(data).expect("xz");
-    e.finish().expect("xz")
 }
 
 /// A small tree: a chain c → b → a, an xz module, a module with aliases, one that is not

@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::io::Write;
+use support::compress::{gz, xz, zst};
 use support::*;
 
 /// A module with `size` bytes of incompressible data, so that its compressed file is larger
@@ -27,22 +27,6 @@ fn big_module(export: &str, import: Option<&str>, size: usize) -> Vec<u8> {
         b = b.import(i, Some(0x1234_5678));
     }
     b.build()
-}
-
-fn xz(data: &[u8]) -> Vec<u8> {
-    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn zst(data: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(data, 3).unwrap()
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
 }
 
 /// Small and big modules in every format the reference reads, a chain across formats,

@@ -21,6 +21,7 @@ mod support;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use support::compress::{gz, xz, zst};
 use support::*;
 
 const KVER: &str = "4.4.4";
@@ -84,22 +85,6 @@ fn mod_simple() -> Vec<u8> {
         .build()
 }
 
-fn gzip(data: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn xz(data: &[u8]) -> Vec<u8> {
-    liblzma::encode_all(data, 6).unwrap()
-}
-
-/// zstd with the content size stored in the frame header, as the kernel's install step writes it.
-fn zst(data: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(data, 3).unwrap()
-}
-
 const CCISS_ALIASES: [&str; 2] = [
     "pci:v00000E11d0000B060sv*sd*bc*sc*i*",
     "pci:v00000E11d0000B178sv*sd*bc*sc*i*",
@@ -159,7 +144,7 @@ fn write_scsi_order(t: &Tree) {
 fn depmod_modules_order_for_compressed() {
     let t = tree();
     let (cciss, scsi_mod, hpsa) = fake_scsi_modules();
-    t.add_module("kernel/drivers/block/cciss.ko.gz", gzip(&cciss));
+    t.add_module("kernel/drivers/block/cciss.ko.gz", gz(&cciss));
     t.add_module("kernel/drivers/scsi/scsi_mod.ko.xz", xz(&scsi_mod));
     t.add_module("kernel/drivers/scsi/hpsa.ko.zst", zst(&hpsa));
     write_scsi_order(&t);

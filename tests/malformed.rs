@@ -8,6 +8,7 @@
 mod support;
 
 use std::io::Write;
+use support::compress::{gz, xz, zst};
 use support::elf::{STB_GLOBAL, STT_NOTYPE, STT_OBJECT};
 use support::*;
 
@@ -634,22 +635,6 @@ fn duplicate_section_names_first_wins() {
 
 // ---------------------------------------------------------------------------------------------
 // Compressed modules
-
-fn xz(data: &[u8]) -> Vec<u8> {
-    let mut e = liblzma::write::XzEncoder::new(Vec::new(), 6);
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
-
-fn zst(data: &[u8]) -> Vec<u8> {
-    zstd::bulk::compress(data, 3).unwrap()
-}
-
-fn gz(data: &[u8]) -> Vec<u8> {
-    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    e.write_all(data).unwrap();
-    e.finish().unwrap()
-}
 
 fn magic_then_garbage(magic: &[u8]) -> Vec<u8> {
     let mut b = magic.to_vec();

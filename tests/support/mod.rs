@@ -13,6 +13,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod clients;
+pub mod compress;
 pub mod diff;
 pub mod elf;
 pub mod run;
