@@ -34,11 +34,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use support::argv;
 use support::clients::{
-    Answer, Client, cache_dir, install_ours, kmod30, kmod34, link_tree, note, os_args,
-    run_parallel, skip,
+    Answer, Client, cache_dir, install_ours, kmod30, kmod34, link_tree, note, run_parallel,
 };
 use support::diff::line_diff;
+use support::skip::skip;
 
 const TREE: &str = "cloud-amd64";
 /// Every `ALIAS_STRIDE`-th module (in `modules.dep` order) has all its aliases queried.
@@ -352,7 +353,7 @@ fn query_args(s: &Setup, q: &Query, root: &Path) -> (&'static str, Vec<OsString>
     match q.tool {
         Tool::ShowDepends => (
             "modprobe",
-            os_args([
+            argv([
                 "-C".as_ref(),
                 s.empty_conf.as_os_str(),
                 "--show-depends".as_ref(),
@@ -365,7 +366,7 @@ fn query_args(s: &Setup, q: &Query, root: &Path) -> (&'static str, Vec<OsString>
         ),
         Tool::ResolveAlias => (
             "modprobe",
-            os_args([
+            argv([
                 "-C".as_ref(),
                 s.empty_conf.as_os_str(),
                 "-R".as_ref(),
@@ -378,7 +379,7 @@ fn query_args(s: &Setup, q: &Query, root: &Path) -> (&'static str, Vec<OsString>
         ),
         Tool::Modinfo => (
             "modinfo",
-            os_args([
+            argv([
                 "-b".as_ref(),
                 root.as_os_str(),
                 "-k".as_ref(),

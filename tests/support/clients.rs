@@ -24,20 +24,6 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| v == "true")
-}
-
-/// Panics under `CI=true`; otherwise prints a loud SKIPPED banner (straight to the stderr handle,
-/// which the test harness does not capture) and lets the caller return.
-pub fn skip(why: &str) {
-    if in_ci() {
-        panic!("CI=true and {why}");
-    }
-    let bar = "*".repeat(70);
-    let _ = writeln!(std::io::stderr(), "\n{bar}\nSKIPPED: {why}\n{bar}\n");
-}
-
 /// A line on the test's real stderr (not captured by the harness), for summaries.
 pub fn note(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");
@@ -389,17 +375,5 @@ where
         .unwrap()
         .into_iter()
         .map(|a| a.expect("every query ran"))
-        .collect()
-}
-
-/// Program arguments as `OsString`s.
-pub fn os_args<I, S>(items: I) -> Vec<OsString>
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<OsStr>,
-{
-    items
-        .into_iter()
-        .map(|s| s.as_ref().to_os_string())
         .collect()
 }

@@ -109,14 +109,9 @@ pub fn reference_or_skip(what: &str) -> Option<PathBuf> {
     match reference_bin() {
         Some(p) => Some(p),
         None => {
-            if std::env::var("CI").is_ok_and(|v| v == "true") {
-                panic!(
-                    "reference kmod depmod missing (run scripts/fetch-reference) but CI=true: {what}"
-                );
-            }
-            eprintln!(
-                "SKIPPED (no reference kmod): {what} — run scripts/fetch-reference to enable"
-            );
+            super::skip::skip(&format!(
+                "the reference kmod depmod is missing (run scripts/fetch-reference): {what}"
+            ));
             None
         }
     }
