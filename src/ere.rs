@@ -1412,6 +1412,7 @@ mod backtrack {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
     use std::ffi::CString;
 
     /// glibc's answers: `None` when `regcomp` fails, else `regexec`'s for each text.
@@ -1553,26 +1554,6 @@ mod tests {
         }
     }
 
-    /// xorshift64*: deterministic, so a failure reproduces.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-
-        fn pick<'a>(&mut self, xs: &[&'a [u8]]) -> &'a [u8] {
-            xs[self.below(xs.len())]
-        }
-    }
-
     /// `ERE_CASES` and `ERE_SEED` override the defaults, for longer exploratory runs.
     fn env(name: &str, default: u64) -> u64 {
         std::env::var(name)
@@ -1660,9 +1641,9 @@ mod tests {
         let mut p = Vec::new();
         for _ in 0..rng.below(11) {
             if rng.below(10) < 7 {
-                p.extend_from_slice(rng.pick(SINGLES));
+                p.extend_from_slice(rng.pick::<&[u8]>(SINGLES));
             } else {
-                p.extend_from_slice(rng.pick(PIECES));
+                p.extend_from_slice(rng.pick::<&[u8]>(PIECES));
             }
         }
         p
@@ -1719,12 +1700,15 @@ mod tests {
                 ];
                 match rng.below(if depth < 3 { 10 } else { 8 }) {
                     0..=3 => out.push(b"ab4."[rng.below(4)]),
-                    4 => {
-                        out.extend_from_slice(rng.pick(&[b"[ab]", b"[^a]", b"[[:digit:]]", b"\\."]))
-                    }
+                    4 => out.extend_from_slice(rng.pick::<&[u8]>(&[
+                        b"[ab]",
+                        b"[^a]",
+                        b"[[:digit:]]",
+                        b"\\.",
+                    ])),
                     5 => {
                         out.extend_from_slice(
-                            rng.pick(&[b"^", b"$", b"\\b", b"\\<", b"\\>", b"\\B"]),
+                            rng.pick::<&[u8]>(&[b"^", b"$", b"\\b", b"\\<", b"\\>", b"\\B"]),
                         );
                         quantifiers = &[b""];
                     }
@@ -1747,7 +1731,7 @@ mod tests {
                         out.push(b')');
                     }
                 }
-                out.extend_from_slice(rng.pick(quantifiers));
+                out.extend_from_slice(rng.pick::<&[u8]>(quantifiers));
             }
         }
         backrefs

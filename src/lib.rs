@@ -54,6 +54,8 @@ pub mod order;
 pub mod output;
 pub mod publish;
 pub mod quick;
+#[cfg(test)]
+mod test_rng;
 
 use diag::{Fatal, Level, Log, strerror};
 use rayon::prelude::*;
