@@ -296,10 +296,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         warn: args.warn,
     };
     if args.check {
-        let mut files = Vec::with_capacity(output::OUTPUTS.len());
-        for (name, _, render) in output::OUTPUTS {
-            files.push((*name, render(&linked, log)?));
-        }
+        let files = output::render_all(&linked, log)?;
         out.status = i32::from(check(&dirs.outdirname, &files, &mut out.stdout));
         return Ok(());
     }
@@ -312,10 +309,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         }
         return Ok(());
     }
-    let mut files = Vec::with_capacity(output::OUTPUTS.len());
-    for (name, _, render) in output::OUTPUTS {
-        files.push((*name, render(&linked, log)?));
-    }
+    let files = output::render_all(&linked, log)?;
     clock.lap(log, "render");
     let extra = new_cache.as_deref().map(|b| (cache::FILE_NAME, b));
     publish::publish(&dirs.outdirname, &files, extra, log)?;

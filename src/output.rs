@@ -49,6 +49,14 @@ pub const OUTPUTS: &[(&str, Kind, Render)] = &[
     ("modules.devname", Kind::Text, devname),
 ];
 
+/// Every output of [`OUTPUTS`], in order: (file name, bytes).
+pub fn render_all(l: &Linked, log: &mut Log) -> Result<Vec<(&'static str, Vec<u8>)>, Fatal> {
+    OUTPUTS
+        .iter()
+        .map(|(name, _, render)| Ok((*name, render(l, log)?)))
+        .collect()
+}
+
 fn facts<'a>(l: &'a Linked, i: usize) -> Option<&'a ElfFacts> {
     l.facts[i]
 }
