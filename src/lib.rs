@@ -71,11 +71,6 @@ pub const DEFAULT_MODULE_DIR: &str = match option_env!("DEPMOD_MODULE_DIR") {
 /// One more than the number of modules kmod accepts (its array indexes are 16-bit).
 pub const MAX_MODULES: usize = 65535;
 
-/// Read a whole file named by bytes.
-pub fn read_file(path: &[u8]) -> std::io::Result<Vec<u8>> {
-    std::fs::read(std::path::Path::new(OsStr::from_bytes(path)))
-}
-
 /// Read at most `max` bytes of the file named by bytes: `Err` when it cannot be opened;
 /// else the bytes read and the error that ended reading early, if one did (`EFBIG` for a
 /// file longer than `max`, which may be endless: a FIFO, `/dev/zero`). The buffer is sized
