@@ -33,7 +33,12 @@ fn main() {
     };
     let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(15);
     let jobs: Option<usize> = args.next().and_then(|s| s.parse().ok());
-    let dir = dir.into_bytes();
+    // depmod works on absolute paths (it makes `-b` absolute); so must the stages, or the
+    // outputs would keep whole paths where depmod writes paths relative to the directory.
+    let dir = std::path::absolute(&dir)
+        .expect("an absolute path")
+        .into_os_string()
+        .into_encoded_bytes();
     let quiet = || depmod::diag::Log::default();
 
     let config = depmod::config::Config::default();
@@ -42,7 +47,7 @@ fn main() {
     });
     println!("discover  {t:7.2} ms  {} modules", found.len());
 
-    let order = depmod::order::read_modules_order(&dir, &mut quiet());
+    let order = depmod::order::read_modules_order(&dir, &mut quiet()).expect("modules.order");
     let (t, modules) = fastest(runs, || {
         depmod::order::module_array(found.clone(), order.as_deref())
     });

@@ -176,7 +176,7 @@ pub enum Loaded {
 /// Load the cache at `path`.
 pub fn load(path: &[u8]) -> Loaded {
     // Never more than MAX_FILE: a cache that large is not one this program wrote.
-    match crate::read_at_most(path, MAX_FILE) {
+    match crate::cstd::read_at_most(path, MAX_FILE) {
         Ok((data, None)) => parse(data),
         Ok((_, Some(e))) if e.raw_os_error() == Some(libc::EFBIG) => Loaded::Damaged("too large"),
         Ok((_, Some(e))) => Loaded::Unreadable(crate::diag::errno_of(&e)),

@@ -204,7 +204,7 @@ pub const OPTIONS: &[OptSpec] = &[
         has_arg: HasArg::Required,
         id: OptId::Jobs,
         arg_name: "N",
-        help: "Read modules on N threads (default: all cores)",
+        help: "Read modules on N threads, at most 64 (default: all cores)",
     },
     OptSpec {
         short: 0,
@@ -546,9 +546,11 @@ pub fn parse_command(argv: &[OsString]) -> Command {
                 out.symbol_prefix = Some(val[0]);
             }
             OptId::Warn => out.warn = true,
+            // A number too large for `usize` is as good as any other above the ceiling.
             OptId::Jobs => match std::str::from_utf8(&val)
                 .ok()
-                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .map(|v| v.parse::<usize>().unwrap_or(usize::MAX))
             {
                 Some(n) if n > 0 => out.jobs = Some(n),
                 _ => {
@@ -583,26 +585,9 @@ pub fn cache_env_enables(v: &[u8]) -> bool {
     !matches!(v, b"" | b"0" | b"no" | b"off" | b"false")
 }
 
-/// `sscanf(s, "%u.%u") == 2`: optional blanks, an unsigned number, a dot, an unsigned number.
+/// Whether kmod takes `v` for a kernel version: `sscanf(v, "%u.%u") == 2`.
 pub fn version_is_valid(v: &[u8]) -> bool {
-    fn scan_u(s: &[u8]) -> Option<&[u8]> {
-        let mut i = 0;
-        while i < s.len() && s[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
-            i += 1;
-        }
-        let start = i;
-        while i < s.len() && s[i].is_ascii_digit() {
-            i += 1;
-        }
-        (i > start).then(|| &s[i..])
-    }
-    match scan_u(v) {
-        Some(rest) if rest.first() == Some(&b'.') => scan_u(&rest[1..]).is_some(),
-        _ => false,
-    }
+    crate::cstd::scans_dotted_pair(v)
 }
 
 /// The help text (ours, in kmod's spirit; spec §1.8).

@@ -1,7 +1,7 @@
 //! depmod.d configuration as data: the search list, overrides, external directories and
 //! excludes, and the priority rules that pick one file per module name (spec §2).
 
-use crate::diag::{Level, Log, errno_of, strerror};
+use crate::diag::{Fatal, Level, Log, errno_of, strerror};
 use crate::msg;
 
 /// One entry of the search list.
@@ -282,10 +282,7 @@ pub fn logical_lines(data: &[u8]) -> Vec<(Vec<u8>, usize)> {
 /// for that: `\d` is a plain `d`, `{,2}` is `{0,2}`, `(?i)` is an error, bytes above 0x7f are
 /// single characters. As C strings, either ends at a NUL.
 pub fn version_matches(pattern: &[u8], version: &[u8]) -> bool {
-    fn c_string(s: &[u8]) -> &[u8] {
-        s.split(|&b| b == 0).next().unwrap_or_default()
-    }
-    let (pattern, version) = (c_string(pattern), c_string(version));
+    let (pattern, version) = (crate::cstd::c_str(pattern), crate::cstd::c_str(version));
     if pattern == b"*" {
         return true;
     }
@@ -293,7 +290,9 @@ pub fn version_matches(pattern: &[u8], version: &[u8]) -> bool {
 }
 
 /// Read the configuration: the `-C` paths, or the default directories when there are none.
-pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Config {
+///
+/// A file longer than [`crate::order::MAX_TEXT_INPUT`] (`-C /dev/zero`) is a fatal error.
+pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Result<Config, Fatal> {
     let defaults: Vec<Vec<u8>>;
     let paths = if paths.is_empty() {
         defaults = DEFAULT_DIRS.iter().map(|d| d.as_bytes().to_vec()).collect();
@@ -303,9 +302,9 @@ pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Config {
     };
     let mut config = Config::default();
     for file in collect_files(paths, log) {
-        match std::fs::read(os(&file)) {
-            Ok(data) => config.parse(&file, &data, version, log),
-            Err(e) => log.error(msg!(
+        match crate::order::read_stream(&file)? {
+            Ok((data, None)) => config.parse(&file, &data, version, log),
+            Ok((_, Some(e))) | Err(e) => log.error(msg!(
                 b"file parse ",
                 file,
                 b": ",
@@ -314,7 +313,7 @@ pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Config {
             )),
         }
     }
-    config
+    Ok(config)
 }
 
 impl Config {

@@ -526,13 +526,30 @@ impl IndexBuilder {
 
     /// Append the whole index, in kmod 34's pre-order layout (§7.4), to `out`.
     ///
-    /// Offsets are relative to the start of the index (the current end of `out`). Like kmod,
-    /// the format cannot address more than 256 MiB; larger indexes are not supported.
-    pub fn write_to(&self, out: &mut Vec<u8>) {
+    /// Offsets are relative to the start of the index (the current end of `out`). A node
+    /// reference holds 28 bits of offset: an index with a node past 256 MiB cannot be
+    /// written (kmod writes a corrupt file); `out` is then left as it was.
+    pub fn write_to(&self, out: &mut Vec<u8>) -> Result<(), TooLarge> {
+        self.write_limited(out, OFFSET_MASK as usize)
+    }
+
+    /// [`write_to`](Self::write_to) with another highest node offset than the format's.
+    pub fn write_limited(&self, out: &mut Vec<u8>, max_offset: usize) -> Result<(), TooLarge> {
         let (mut items, value_bytes) = self.sorted_entries();
         let shape = self.find_nodes(&mut items, value_bytes);
-        self.write_nodes(out, &items, &shape);
+        let base = out.len();
+        let last = self.write_nodes(out, &items, &shape);
         keep_spare(&SPARE_ITEMS, items);
+        if last > max_offset {
+            let size = out.len() - base;
+            out.truncate(base);
+            return Err(TooLarge {
+                size,
+                offset: last,
+                max_offset,
+            });
+        }
+        Ok(())
     }
 
     /// The trie's shape: every node is the end of a key (or the root) or a branching node at
@@ -654,7 +671,8 @@ impl IndexBuilder {
 
     /// Write header and nodes in pre-order (§7.4): a key's branching nodes, then its own node,
     /// key after key; each node's reference is filled into its parent's table when it starts.
-    fn write_nodes(&self, out: &mut Vec<u8>, items: &[Item], shape: &Shape) {
+    /// Returns the offset of the last node written (the highest).
+    fn write_nodes(&self, out: &mut Vec<u8>, items: &[Item], shape: &Shape) -> usize {
         let base = out.len();
         out.reserve(shape.size);
         out.extend_from_slice(&MAGIC.to_be_bytes());
@@ -698,10 +716,6 @@ impl IndexBuilder {
                 flags |= F_CHILDS;
             }
             let offset = out.len() - base;
-            debug_assert!(
-                offset <= OFFSET_MASK as usize,
-                "index too large for 28-bit offsets"
-            );
             let reference = (offset as u32 & OFFSET_MASK) | flags;
             out[slot..slot + 4].copy_from_slice(&reference.to_be_bytes());
 
@@ -725,18 +739,18 @@ impl IndexBuilder {
                     out.extend_from_slice(self.value_encoding(it));
                 }
             }
+            offset
         };
 
         // The root: the node of the empty key if there is one, else a node without values
         // whose children start with the first key.
         let n = items.len() as u32;
         let children = (shape.root_first != 0).then_some((shape.root_first, shape.root_end));
-        match items.first() {
-            Some(first) if self.key_len(first) == 0 => {
-                node(out, &mut open, 0, 0, children, 0..next_key(0));
-            }
-            _ => node(out, &mut open, 0, 0, children, 0..0),
-        }
+        let root_values = match items.first() {
+            Some(first) if self.key_len(first) == 0 => 0..next_key(0),
+            _ => 0..0,
+        };
+        let mut last = node(out, &mut open, 0, 0, children, root_values);
         let mut k = 0;
         while k < n {
             let it = &items[k as usize];
@@ -748,30 +762,53 @@ impl IndexBuilder {
             let mut b = it.branches();
             while b != NONE {
                 let br = &shape.branches[b as usize];
-                node(out, &mut open, k, br.depth, Some((br.first, br.end)), k..k);
+                last = node(out, &mut open, k, br.depth, Some((br.first, br.end)), k..k);
                 b = br.next;
             }
             let key_len = self.key_len(it);
             if key_len > 0 {
                 let children = (it.first() != 0).then_some((it.first(), it.end()));
-                node(out, &mut open, k, key_len, children, k..next);
+                last = node(out, &mut open, k, key_len, children, k..next);
             }
             k = next;
         }
         debug_assert_eq!(out.len() - base, shape.size);
-        debug_assert!(
-            out.len() - base <= OFFSET_MASK as usize,
-            "index too large for 28-bit offsets"
-        );
+        last
     }
 
     /// The whole index in kmod 34's pre-order layout.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub fn to_bytes(&self) -> Result<Vec<u8>, TooLarge> {
         let mut out = Vec::new();
-        self.write_to(&mut out);
-        out
+        self.write_to(&mut out)?;
+        Ok(out)
     }
 }
+
+/// An index whose nodes cannot all be addressed: one starts past the highest offset a node
+/// reference holds (28 bits: 256 MiB).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TooLarge {
+    /// The size the index would have.
+    pub size: usize,
+    /// The offset of its last node.
+    pub offset: usize,
+    /// The highest offset allowed.
+    pub max_offset: usize,
+}
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a node would start at byte {} of {}, past the format's limit of {} bytes",
+            self.offset,
+            self.size,
+            self.max_offset + 1
+        )
+    }
+}
+
+impl std::error::Error for TooLarge {}
 
 /// Why an index could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1610,6 +1647,27 @@ pub fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn offsets_past_the_limit_are_an_error_not_a_corrupt_index() {
+        let mut b = IndexBuilder::new();
+        for i in 0..50 {
+            b.insert(format!("key{i}").as_bytes(), b"value", i).unwrap();
+        }
+        let whole = b.to_bytes().unwrap();
+        // The exact limit that still fits: the last node's offset.
+        let mut out = b"prefix".to_vec();
+        let mut lo = 0;
+        while b.write_limited(&mut out, lo).is_err() {
+            assert_eq!(out, b"prefix", "nothing is left behind on failure");
+            lo += 1;
+        }
+        assert_eq!(&out[6..], &whole[..]);
+        let err = b.write_limited(&mut Vec::new(), lo - 1).unwrap_err();
+        assert_eq!(err.offset, lo);
+        assert_eq!(err.size, whole.len());
+        assert!(err.to_string().contains("past the format's limit"));
+    }
     use crate::test_rng::Rng;
     use std::collections::BTreeMap;
     use std::ffi::CString;
@@ -1653,18 +1711,18 @@ mod tests {
             ("b", "m2", 1),
             ("ab", "m3", 2),
         ]);
-        let bytes = b.to_bytes();
+        let bytes = b.to_bytes().unwrap();
         assert_eq!(bytes.len(), 72);
         assert_eq!(bytes, golden_pre());
         // write_to appends.
         let mut out = b"xx".to_vec();
-        b.write_to(&mut out);
+        b.write_to(&mut out).unwrap();
         assert_eq!(&out[2..], &bytes[..]);
     }
 
     #[test]
     fn index_empty() {
-        let bytes = IndexBuilder::new().to_bytes();
+        let bytes = IndexBuilder::new().to_bytes().unwrap();
         assert_eq!(bytes, hex("B007F457 00020001 0000000C"));
         let r = IndexReader::new(&bytes).unwrap();
         assert_eq!(r.dump().unwrap(), vec![]);
@@ -1725,7 +1783,7 @@ mod tests {
                           6200 63 64 4000001e 40000028
                           00000001 00000000 7800
                           00000001 00000000 7900");
-        assert_eq!(b.to_bytes(), expect);
+        assert_eq!(b.to_bytes().unwrap(), expect);
     }
 
     #[test]
@@ -1736,8 +1794,8 @@ mod tests {
                           61 61 60000012
                           62 62 c0000022 00000001 00000003 7900
                           6300 00000001 00000000 7800");
-        assert_eq!(b.to_bytes(), expect);
-        let bytes = b.to_bytes();
+        assert_eq!(b.to_bytes().unwrap(), expect);
+        let bytes = b.to_bytes().unwrap();
         let r = IndexReader::new(&bytes).unwrap();
         assert_eq!(r.lookup(b"a").unwrap(), Some(b"y".to_vec()));
         assert_eq!(r.lookup(b"abc").unwrap(), Some(b"x".to_vec()));
@@ -1759,7 +1817,7 @@ mod tests {
             for k in &ks {
                 b.insert(k.as_bytes(), k.as_bytes(), 0).unwrap();
             }
-            let bytes = b.to_bytes();
+            let bytes = b.to_bytes().unwrap();
             match &reference {
                 None => reference = Some(bytes),
                 Some(r) => assert_eq!(r, &bytes),
@@ -1789,7 +1847,7 @@ mod tests {
             ("k", "d", 2),
             ("k", "e", 0),
         ]);
-        let bytes = b.to_bytes();
+        let bytes = b.to_bytes().unwrap();
         let r = IndexReader::new(&bytes).unwrap();
         assert_eq!(
             strs(r.lookup_all(b"k").unwrap()),
@@ -1810,7 +1868,7 @@ mod tests {
         // builtin: several empty values under one key
         assert!(!b.insert(b"foo", b"", 0).unwrap());
         assert!(b.insert(b"foo", b"", 0).unwrap());
-        let bytes = b.to_bytes();
+        let bytes = b.to_bytes().unwrap();
         let r = IndexReader::new(&bytes).unwrap();
         assert_eq!(r.lookup_all(b"pci:v1").unwrap().len(), 3);
         assert_eq!(r.lookup_all(b"pci:v12").unwrap().len(), 2);
@@ -1850,7 +1908,10 @@ mod tests {
         let e = b.insert(b"k\xffey", b"va\x80l", 0).unwrap_err();
         assert_eq!(e.byte, 0xff);
         // Nothing was inserted.
-        assert_eq!(b.to_bytes(), IndexBuilder::new().to_bytes());
+        assert_eq!(
+            b.to_bytes().unwrap(),
+            IndexBuilder::new().to_bytes().unwrap()
+        );
         // 0x7f is fine.
         assert!(b.insert(b"\x7f", b"\x01", 0).is_ok());
     }
@@ -1859,8 +1920,11 @@ mod tests {
     fn index_keys_are_c_strings() {
         let mut b = IndexBuilder::new();
         b.insert(b"ab\0cd", b"v\0w", 0).unwrap();
-        assert_eq!(b.to_bytes(), build(&[("ab", "v", 0)]).to_bytes());
-        let bytes = b.to_bytes();
+        assert_eq!(
+            b.to_bytes().unwrap(),
+            build(&[("ab", "v", 0)]).to_bytes().unwrap()
+        );
+        let bytes = b.to_bytes().unwrap();
         let r = IndexReader::new(&bytes).unwrap();
         assert_eq!(r.lookup(b"ab\0zz").unwrap(), Some(b"v".to_vec()));
     }
@@ -2171,14 +2235,18 @@ mod tests {
                 pairs.push((key, value));
                 if i == n / 2 && rng.below(4) == 0 {
                     // Writing does not disturb later insertions.
-                    assert_eq!(bulk.to_bytes(), model.to_bytes(), "round {round}, half");
+                    assert_eq!(
+                        bulk.to_bytes().unwrap(),
+                        model.to_bytes(),
+                        "round {round}, half"
+                    );
                 }
             }
             let want = model.to_bytes();
-            assert_eq!(bulk.to_bytes(), want, "round {round}");
-            assert_eq!(unchecked.to_bytes(), want, "round {round}");
+            assert_eq!(bulk.to_bytes().unwrap(), want, "round {round}");
+            assert_eq!(unchecked.to_bytes().unwrap(), want, "round {round}");
             let mut out = b"header".to_vec();
-            bulk.write_to(&mut out);
+            bulk.write_to(&mut out).unwrap();
             assert_eq!(&out[6..], &want[..]);
             sizes += want.len();
         }
@@ -2220,7 +2288,7 @@ mod tests {
                 let dup = b.insert(&key, &val, prio).unwrap();
                 assert_eq!(dup, model_insert(&mut model, &key, &val, prio));
             }
-            let bytes = b.to_bytes();
+            let bytes = b.to_bytes().unwrap();
             let r = IndexReader::new(&bytes).unwrap();
             let expect: Vec<(Vec<u8>, u32, Vec<u8>)> = model
                 .iter()
@@ -2255,7 +2323,7 @@ mod tests {
         let big = vec![b'z'; 200_000];
         b.insert(&big, b"big", 1).unwrap();
         model_insert(&mut model, &big, b"big", 1);
-        let bytes = b.to_bytes();
+        let bytes = b.to_bytes().unwrap();
         let r = IndexReader::new(&bytes).unwrap();
         assert_eq!(
             r.dump().unwrap().len(),
@@ -2318,7 +2386,7 @@ mod tests {
             ("pci:v00001234d[0-9]", "x", 4),
             ("a?", "q", 0),
         ]);
-        let good = b.to_bytes();
+        let good = b.to_bytes().unwrap();
         // Every truncation.
         for len in 0..good.len() {
             exercise(&good[..len]);
@@ -2387,7 +2455,7 @@ mod tests {
             ("plain", "p2", 2),
             ("*", "all", 3),
         ]);
-        let bytes = b.to_bytes();
+        let bytes = b.to_bytes().unwrap();
         let r = IndexReader::new(&bytes).unwrap();
         let got = strs(r.lookup_wildcard(b"pci:v00008086d00001234").unwrap());
         assert_eq!(
@@ -2430,7 +2498,7 @@ mod tests {
                     .unwrap();
                 keys.push((key, i));
             }
-            let bytes = b.to_bytes();
+            let bytes = b.to_bytes().unwrap();
             let r = IndexReader::new(&bytes).unwrap();
             for _ in 0..20 {
                 let qlen = rng.below(9);
@@ -2716,11 +2784,11 @@ mod tests {
             let got_builtin = std::fs::read(dir.join("modules.builtin.bin")).unwrap();
             assert_eq!(
                 got_builtin,
-                want_builtin.to_bytes(),
+                want_builtin.to_bytes().unwrap(),
                 "modules.builtin.bin, round {round}"
             );
             let got_alias = std::fs::read(dir.join("modules.builtin.alias.bin")).unwrap();
-            let mine = want_alias.to_bytes();
+            let mine = want_alias.to_bytes().unwrap();
             assert_eq!(got_alias, mine, "modules.builtin.alias.bin, round {round}");
             eprintln!(
                 "round {round}: builtin.bin {} bytes, builtin.alias.bin {} bytes ({} aliases): identical",

@@ -42,6 +42,7 @@
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod cstd;
 pub mod diag;
 pub mod discover;
 pub mod elf;
@@ -70,24 +71,6 @@ pub const DEFAULT_MODULE_DIR: &str = match option_env!("DEPMOD_MODULE_DIR") {
 
 /// One more than the number of modules kmod accepts (its array indexes are 16-bit).
 pub const MAX_MODULES: usize = 65535;
-
-/// Read at most `max` bytes of the file named by bytes: `Err` when it cannot be opened;
-/// else the bytes read and the error that ended reading early, if one did (`EFBIG` for a
-/// file longer than `max`, which may be endless: a FIFO, `/dev/zero`). The buffer is sized
-/// from the file's length.
-pub fn read_at_most(path: &[u8], max: u64) -> std::io::Result<(Vec<u8>, Option<std::io::Error>)> {
-    use std::io::Read;
-    let f = std::fs::File::open(std::path::Path::new(OsStr::from_bytes(path)))?;
-    let size = f.metadata().map_or(0, |m| m.len()).min(max);
-    let mut data = Vec::with_capacity(size as usize);
-    // On an error `read_to_end` keeps what it read before it in `data`.
-    let mut err = f.take(max + 1).read_to_end(&mut data).err();
-    if data.len() as u64 > max {
-        data.truncate(max as usize);
-        err = Some(std::io::Error::from_raw_os_error(libc::EFBIG));
-    }
-    Ok((data, err))
-}
 
 /// What one run produced: messages for stderr, bytes for stdout, the exit status.
 #[derive(Debug, Default)]
@@ -210,7 +193,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     let clock = Clock::start();
     let whole_tree = args.files.is_empty() || args.all || outdated;
     let candidates = if whole_tree {
-        let config = config::load(&args.config_paths, &version, log);
+        let config = config::load(&args.config_paths, &version, log)?;
         discover::discover(&dirs.dirname, &config, log)?
     } else {
         files_mode(&args.files, &dirs.dirname, log)?
@@ -224,7 +207,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
             b"\n"
         )));
     }
-    let order = order::read_modules_order(&dirs.dirname, log);
+    let order = order::read_modules_order(&dirs.dirname, log)?;
     let modules = order::module_array(candidates, order.as_deref());
 
     clock.lap(log, "order");
@@ -349,15 +332,35 @@ pub fn scan_all(modules: &[discover::Candidate], jobs: Option<usize>) -> Vec<mod
             .map(|m| module::scan_path(&m.path))
             .collect()
     };
-    on_threads(jobs, scan)
+    on_threads(jobs, modules.len(), scan)
 }
 
-/// Run `work` on a pool of `jobs` threads (`-j`), or on rayon's default one (a thread per
-/// core) when not given or when the pool cannot be made.
-fn on_threads<R: Send>(jobs: Option<usize>, work: impl FnOnce() -> R + Send) -> R {
-    match jobs.map(|n| rayon::ThreadPoolBuilder::new().num_threads(n).build()) {
-        Some(Ok(pool)) => pool.install(work),
-        _ => work(),
+/// The most threads `-j` starts: reading modules is bound by the disk or the decompressor
+/// well before this, and a larger number (`-j 1000000`) means "as parallel as useful".
+pub const MAX_JOBS: usize = 64;
+
+/// Run `work`, which processes `items` pieces in parallel, on a pool of `jobs` threads
+/// (`-j`: at most [`MAX_JOBS`] and at most one per item), or on rayon's default pool (a
+/// thread per core) when not given. When the system refuses to start that many threads,
+/// fewer are used: half as many, down to none beside the calling thread.
+fn on_threads<R: Send>(jobs: Option<usize>, items: usize, work: impl FnOnce() -> R + Send) -> R {
+    let Some(jobs) = jobs else {
+        return work();
+    };
+    let mut n = jobs.min(MAX_JOBS).min(items.max(1));
+    loop {
+        let builder = rayon::ThreadPoolBuilder::new().num_threads(n);
+        // With one thread, the calling thread is the pool: nothing to start, nothing to fail.
+        let builder = if n == 1 {
+            builder.use_current_thread()
+        } else {
+            builder
+        };
+        match builder.build() {
+            Ok(pool) => return pool.install(work),
+            Err(_) if n > 1 => n /= 2,
+            Err(_) => return work(),
+        }
     }
 }
 
@@ -368,7 +371,7 @@ fn check(outdir: &[u8], files: &[(&str, Vec<u8>)], stdout: &mut Vec<u8>) -> bool
     for (name, bytes) in files {
         let path = msg!(outdir, b"/", name);
         // A file longer than the new content differs: no need to read past that.
-        let state: &[u8] = match read_at_most(&path, bytes.len() as u64) {
+        let state: &[u8] = match cstd::read_at_most(&path, bytes.len() as u64) {
             Ok((old, None)) if old == *bytes => continue,
             Ok((_, None)) => b"outdated",
             Ok((_, Some(e))) if e.raw_os_error() == Some(libc::EFBIG) => b"outdated",
@@ -500,7 +503,7 @@ fn scan_cached(
         }
     };
     let run = || -> Vec<Probe> { modules.par_iter().map(probe).collect() };
-    let probes = on_threads(jobs, run);
+    let probes = on_threads(jobs, modules.len(), run);
     let hits = probes.iter().filter(|p| p.hit.is_some()).count();
     let old_len = old.map_or(0, cache::Cache::len);
     log.log(
@@ -617,5 +620,19 @@ pub fn main_with_args(argv: &[std::ffi::OsString], prog: &str) -> (Outcome, Opti
             o.log.diags.push(d);
             (o, None)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jobs_are_capped_by_items_and_ceiling() {
+        let threads = |jobs, items| on_threads(jobs, items, rayon::current_num_threads);
+        assert_eq!(threads(Some(1_000_000), 3), 3);
+        assert_eq!(threads(Some(usize::MAX), 100_000), MAX_JOBS);
+        assert_eq!(threads(Some(2), 100), 2);
+        assert_eq!(threads(Some(5), 0), 1);
     }
 }

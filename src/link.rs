@@ -1,12 +1,13 @@
 //! Linking: kernel symbols, symbol providers, direct dependencies, kmod's LIFO topological
 //! ranks, the dependency lists of modules.dep, and the cycle report (spec §5).
 
+use crate::cstd::{c_str, fgets_lines, strtoull_whole};
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::discover::Candidate;
 use crate::elf::ElfFacts;
 use crate::hash::{SYMBOL_BUCKETS, hash_order_indices};
 use crate::msg;
-use crate::order::{c_str, fgets_lines, read_stream};
+use crate::order::read_stream;
 use rustc_hash::FxHashMap as HashMap;
 
 /// A symbol the kernel itself provides (from `-E` or `-F`).
@@ -22,7 +23,7 @@ pub struct KernelSymbol {
 /// the file as its end would (kmod reads with `fgets` until NULL): a directory opens, as
 /// with `fopen`, and reads as an empty file.
 fn read_kernel_file(path: &[u8]) -> Result<Vec<u8>, Fatal> {
-    match read_stream(path) {
+    match read_stream(path)? {
         Ok((data, _)) => Ok(data),
         Err(e) => Err(Fatal::new(msg!(
             b"could not load ",
@@ -54,7 +55,7 @@ pub fn load_symvers(
         if place != b"vmlinux" {
             continue;
         }
-        let crc = match strtoull16(crc) {
+        let crc = match strtoull_whole(crc, 16) {
             Some(v) => v,
             None => {
                 log.error(msg!(
@@ -100,10 +101,9 @@ pub fn load_system_map(
             ));
             continue;
         };
-        let sym = &line[second + 1..];
-        if prefix.is_some() && sym.first() == prefix.as_ref() {
-            continue;
-        }
+        // One leading byte equal to the prefix is dropped and the line is still used: with
+        // `-P _`, `___ksymtab_foo` names `foo` and `__ksymtab_foo` names nothing.
+        let sym = strip_prefix(&line[second + 1..], prefix);
         if let Some(name) = sym.strip_prefix(b"__ksymtab_") {
             let name = name.strip_suffix(b"\n").unwrap_or(name);
             out.push(KernelSymbol {
@@ -113,52 +113,6 @@ pub fn load_system_map(
         }
     }
     Ok(out)
-}
-
-/// C's `strtoull(s, &end, 16)` requiring the whole token to be consumed.
-fn strtoull16(tok: &[u8]) -> Option<u64> {
-    let mut i = 0;
-    while i < tok.len() && tok[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    let neg = match tok.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    if tok.len() > i + 2
-        && tok[i] == b'0'
-        && (tok[i + 1] | 0x20) == b'x'
-        && tok[i + 2].is_ascii_hexdigit()
-    {
-        i += 2;
-    }
-    let start = i;
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    while i < tok.len() && tok[i].is_ascii_hexdigit() {
-        let d = (tok[i] as char).to_digit(16).unwrap_or(0) as u64;
-        match v.checked_mul(16).and_then(|x| x.checked_add(d)) {
-            Some(n) => v = n,
-            None => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start || i != tok.len() {
-        return None;
-    }
-    let v = if overflow { u64::MAX } else { v };
-    Some(if neg && !overflow {
-        v.wrapping_neg()
-    } else {
-        v
-    })
 }
 
 /// Remove one leading byte equal to the symbol prefix.
@@ -458,16 +412,6 @@ mod tests {
         assert_eq!(r, vec![1, 2]);
         remove_root(&mut r, 9);
         assert_eq!(r, vec![1, 2]);
-    }
-
-    #[test]
-    fn strtoull() {
-        assert_eq!(strtoull16(b"0x1a"), Some(0x1a));
-        assert_eq!(strtoull16(b"1A"), Some(0x1a));
-        assert_eq!(strtoull16(b"0x"), None);
-        assert_eq!(strtoull16(b"12g"), None);
-        assert_eq!(strtoull16(b""), None);
-        assert_eq!(strtoull16(b"ffffffffffffffffff"), Some(u64::MAX));
     }
 
     #[test]

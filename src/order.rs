@@ -1,54 +1,42 @@
 //! The module array: kmod's hash order, then the stable modules.order sort (spec §5.2).
 
-use crate::diag::{Log, errno_of, strerror};
+use crate::cstd::{c_str, fgets_lines};
+use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::discover::Candidate;
 use crate::hash::{MODULE_BUCKETS, hash_order_indices};
 use crate::msg;
 use rustc_hash::FxHashMap as HashMap;
-
-/// Split a file into lines as C's `fgets` with a buffer of `size` bytes does: each piece ends
-/// after a newline, after `size - 1` bytes, or at the end of the file. (A buffer of fewer
-/// than 2 bytes, which C's `fgets` cannot make progress with, is taken as 2.)
-pub fn fgets_lines(data: &[u8], size: usize) -> impl Iterator<Item = &[u8]> {
-    let max = size.max(2) - 1;
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let limit = rest.len().min(max);
-        let end = rest[..limit]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(limit, |p| p + 1);
-        let (line, tail) = rest.split_at(end);
-        rest = tail;
-        Some(line)
-    })
-}
-
-/// The bytes up to the first NUL: what C string functions see of a line.
-pub fn c_str(b: &[u8]) -> &[u8] {
-    match b.iter().position(|&c| c == 0) {
-        Some(n) => &b[..n],
-        None => b,
-    }
-}
 
 /// A text input read as kmod reads it through a C stream: `Err` when opening fails; else the
 /// bytes read, and the error that ended reading early, if one did. Opening a directory
 /// succeeds (as `fopen(path, "r")` does), and reading it fails at once with `EISDIR`: the
 /// callers that take a stream error for its end see an empty file.
 ///
-/// At most [`MAX_TEXT_INPUT`] bytes are read: an endless input (`-F /dev/zero`, a FIFO whose
-/// writer never stops) ends there with `EFBIG`, where kmod would read forever.
-pub fn read_stream(path: &[u8]) -> std::io::Result<(Vec<u8>, Option<std::io::Error>)> {
-    crate::read_at_most(path, MAX_TEXT_INPUT)
+/// At most [`MAX_TEXT_INPUT`] bytes are read: a longer input (`-F /dev/zero`, a FIFO whose
+/// writer never stops), where kmod would read forever, stops the run with a fatal error
+/// before anything is written.
+pub fn read_stream(path: &[u8]) -> Result<std::io::Result<crate::cstd::Partial>, Fatal> {
+    let read = crate::cstd::read_at_most(path, MAX_TEXT_INPUT);
+    if let Ok((_, Some(e))) = &read
+        && crate::cstd::is_too_large(e)
+    {
+        return Err(Fatal::new(msg!(
+            b"could not read ",
+            path,
+            b": ",
+            strerror(crate::cstd::TOO_LARGE),
+            b" (text inputs are read up to ",
+            (MAX_TEXT_INPUT >> 20).to_string(),
+            b" MiB)\n"
+        )));
+    }
+    Ok(read)
 }
 
 /// The most bytes read of a text input (modules.order, modules.builtin(.modinfo),
-/// System.map, Module.symvers): far above any real one (a System.map is some MB).
-pub const MAX_TEXT_INPUT: u64 = 256 << 20;
+/// System.map, Module.symvers, depmod.d files): far above any real one (a System.map is
+/// some MB).
+pub const MAX_TEXT_INPUT: u64 = 128 << 20;
 
 /// Read `<dirname>/modules.order`: its lines without newlines, or `None` when the array is
 /// to stay in hash order (missing file, warned; or a line without its newline, an error).
@@ -58,9 +46,9 @@ pub const MAX_TEXT_INPUT: u64 = 256 << 20;
 /// Lines are C strings: a piece with a NUL is cut there, so the newline check looks at the
 /// byte before the first NUL. A piece whose C string is empty (it starts with NUL) is
 /// skipped, whatever follows the NUL, but still counts in the line numbers.
-pub fn read_modules_order(dirname: &[u8], log: &mut Log) -> Option<Vec<Vec<u8>>> {
+pub fn read_modules_order(dirname: &[u8], log: &mut Log) -> Result<Option<Vec<Vec<u8>>>, Fatal> {
     let path = msg!(dirname, b"/modules.order");
-    let data = match read_stream(&path) {
+    let data = match read_stream(&path)? {
         Ok((d, _)) => d,
         Err(e) => {
             log.warning(msg!(
@@ -70,7 +58,7 @@ pub fn read_modules_order(dirname: &[u8], log: &mut Log) -> Option<Vec<Vec<u8>>>
                 strerror(errno_of(&e)),
                 b"\n"
             ));
-            return None;
+            return Ok(None);
         }
     };
     let mut lines = Vec::new();
@@ -88,11 +76,11 @@ pub fn read_modules_order(dirname: &[u8], log: &mut Log) -> Option<Vec<Vec<u8>>>
                     (i + 1).to_string(),
                     b" corrupted line misses '\\n'\n"
                 ));
-                return None;
+                return Ok(None);
             }
         }
     }
-    Some(lines)
+    Ok(Some(lines))
 }
 
 /// Put the chosen modules in kmod's array order: hash order of their names, then modules
@@ -135,32 +123,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fgets_tiny_buffers_make_progress() {
-        for size in [0, 1, 2] {
-            let lines: Vec<&[u8]> = fgets_lines(b"ab\n", size).collect();
-            assert_eq!(lines, vec![&b"a"[..], b"b", b"\n"]);
-        }
-    }
-
-    #[test]
-    fn fgets_splits_long_lines() {
-        let data = [vec![b'a'; 5000], b"\nb".to_vec()].concat();
-        let lines: Vec<&[u8]> = fgets_lines(&data, 4096).collect();
-        assert_eq!(lines.len(), 3);
-        assert_eq!(lines[0].len(), 4095);
-        assert_eq!(lines[1].len(), 906);
-        assert_eq!(lines[2], b"b");
-    }
-
-    #[test]
     fn read_stream_directory_opens_and_fails_to_read() {
         let dir = std::env::temp_dir();
         let path = dir.as_os_str().as_encoded_bytes();
-        let (data, err) = read_stream(path).expect("a directory opens");
+        let (data, err) = read_stream(path)
+            .expect("not too large")
+            .expect("a directory opens");
         assert!(data.is_empty());
         assert_eq!(err.and_then(|e| e.raw_os_error()), Some(libc::EISDIR));
         let missing = [path, b"/depmod-rs-no-such-file".as_slice()].concat();
-        assert!(read_stream(&missing).is_err());
+        assert!(read_stream(&missing).expect("not too large").is_err());
+    }
+
+    #[test]
+    fn endless_input_is_fatal() {
+        let fatal = read_stream(b"/dev/zero").expect_err("longer than the bound");
+        assert_eq!(fatal.level, Some(crate::diag::Level::Fatal));
+        assert_eq!(
+            String::from_utf8_lossy(&fatal.text),
+            "could not read /dev/zero: File too large (text inputs are read up to 128 MiB)\n"
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! Rendering: one table of the eleven output files, each turned from the linked modules into
 //! bytes (spec §6, §8). No I/O but reading modules.builtin(.modinfo) from the module directory.
 
+use crate::cstd::{c_str, fgets_lines, scan_u32};
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::discover::{Candidate, modname};
 use crate::elf::ElfFacts;
 use crate::index::{IndexBuilder, normalize_alias_into};
 use crate::link::Graph;
-use crate::order::{c_str, fgets_lines, read_stream};
+use crate::order::read_stream;
 use crate::{msg, put};
 
 /// What every renderer reads.
@@ -87,6 +88,34 @@ fn insert(idx: &mut IndexBuilder, key: &[u8], value: &[u8], prio: u32) -> Result
         .map_err(|bad| Fatal::new(msg!(bad.message(), b"\n")))
 }
 
+/// The bytes of a finished index, or a fatal error naming it when it is too large for the
+/// format's 28-bit offsets.
+fn finish(idx: &IndexBuilder, name: &str) -> Result<Vec<u8>, Fatal> {
+    finish_limited(idx, name, usize::MAX)
+}
+
+/// [`finish`] with a lower limit than the format's (for tests).
+fn finish_limited(idx: &IndexBuilder, name: &str, limit: usize) -> Result<Vec<u8>, Fatal> {
+    let mut out = Vec::new();
+    let written = if limit == usize::MAX {
+        idx.write_to(&mut out)
+    } else {
+        idx.write_limited(&mut out, limit)
+    };
+    match written {
+        Ok(()) => Ok(out),
+        Err(e) => Err(Fatal::new(msg!(
+            b"could not write index ",
+            name,
+            b": ",
+            strerror(libc::EFBIG),
+            b" (",
+            e.to_string(),
+            b")\n"
+        ))),
+    }
+}
+
 fn dep_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     let mut idx = IndexBuilder::with_duplicate_check(l.warn);
     let mut line = Vec::new();
@@ -97,7 +126,7 @@ fn dep_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
             log.warning(msg!(b"duplicate module deps:\n", line, b"\n"));
         }
     }
-    Ok(idx.to_bytes())
+    finish(&idx, "modules.dep.bin")
 }
 
 fn alias(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
@@ -124,7 +153,7 @@ fn alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
             }
         }
     }
-    Ok(idx.to_bytes())
+    finish(&idx, "modules.alias.bin")
 }
 
 fn softdep(l: &Linked, _: &mut Log) -> Result<Vec<u8>, Fatal> {
@@ -173,7 +202,7 @@ fn symbols_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
             log.warning(msg!(b"duplicate module syms:\n", key, b" ", modname, b"\n"));
         }
     }
-    Ok(idx.to_bytes())
+    finish(&idx, "modules.symbols.bin")
 }
 
 /// Read a file of the module directory as kmod's C stream does; `None` (after kmod's
@@ -183,9 +212,9 @@ fn read_builtin(
     l: &Linked,
     name: &str,
     log: &mut Log,
-) -> Option<(Vec<u8>, Option<std::io::Error>)> {
+) -> Result<Option<crate::cstd::Partial>, Fatal> {
     let path = msg!(l.dirname, b"/", name);
-    match read_stream(&path) {
+    Ok(match read_stream(&path)? {
         Ok(read) => Some(read),
         Err(e) => {
             log.warning(msg!(
@@ -199,13 +228,13 @@ fn read_builtin(
             ));
             None
         }
-    }
+    })
 }
 
 fn builtin_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
     // kmod reads modules.builtin with `fgets` until it returns NULL and never asks why: a
     // read error (a directory in its place) ends the file quietly.
-    let Some((data, _)) = read_builtin(l, "modules.builtin", log) else {
+    let Some((data, _)) = read_builtin(l, "modules.builtin", log)? else {
         return Ok(Vec::new());
     };
     let mut idx = IndexBuilder::with_duplicate_check(false);
@@ -228,11 +257,11 @@ fn builtin_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
             insert(&mut idx, n, b"", 0)?;
         }
     }
-    Ok(idx.to_bytes())
+    finish(&idx, "modules.builtin.bin")
 }
 
 fn builtin_alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
-    let Some((data, err)) = read_builtin(l, "modules.builtin.modinfo", log) else {
+    let Some((data, err)) = read_builtin(l, "modules.builtin.modinfo", log)? else {
         return Ok(Vec::new());
     };
     // Unlike modules.builtin, kmod checks this stream for an error: the generator fails with
@@ -254,7 +283,7 @@ fn builtin_alias_bin(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
         }
         insert(&mut idx, &key, module, 0)?;
     }
-    Ok(idx.to_bytes())
+    finish(&idx, "modules.builtin.alias.bin")
 }
 
 /// The `(raw module name, alias)` records of modules.builtin.modinfo, in file order (§8).
@@ -295,49 +324,6 @@ pub fn builtin_aliases(data: &[u8]) -> Vec<(&[u8], &[u8])> {
         out.push((module, value));
     }
     out
-}
-
-/// C's `%u` conversion: optional blanks and sign, digits, wrapped to 32 bits.
-fn scan_u32(s: &[u8]) -> Option<(u32, &[u8])> {
-    let mut i = 0;
-    while i < s.len() && s[i].is_ascii_whitespace() {
-        i += 1;
-    }
-    let neg = match s.get(i) {
-        Some(b'-') => {
-            i += 1;
-            true
-        }
-        Some(b'+') => {
-            i += 1;
-            false
-        }
-        _ => false,
-    };
-    let start = i;
-    let mut v: u64 = 0;
-    let mut overflow = false;
-    while i < s.len() && s[i].is_ascii_digit() {
-        match v
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(u64::from(s[i] - b'0')))
-        {
-            Some(n) => v = n,
-            None => overflow = true,
-        }
-        i += 1;
-    }
-    if i == start {
-        return None;
-    }
-    let v = if overflow {
-        u64::MAX
-    } else if neg {
-        v.wrapping_neg()
-    } else {
-        v
-    };
-    Some((v as u32, &s[i..]))
 }
 
 /// `sscanf(alias, "<prefix>%u-%u") == 2`.
@@ -398,6 +384,21 @@ fn devname(l: &Linked, log: &mut Log) -> Result<Vec<u8>, Fatal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_index_too_large_is_fatal_and_named() {
+        let mut idx = IndexBuilder::new();
+        idx.insert(b"a", b"x", 0).unwrap();
+        idx.insert(b"b", b"y", 0).unwrap();
+        assert!(finish(&idx, "modules.alias.bin").is_ok());
+        let fatal = finish_limited(&idx, "modules.alias.bin", 20).unwrap_err();
+        assert_eq!(fatal.level, Some(crate::diag::Level::Fatal));
+        let text = String::from_utf8_lossy(&fatal.text);
+        assert!(
+            text.starts_with("could not write index modules.alias.bin: File too large ("),
+            "{text}"
+        );
+    }
 
     #[test]
     fn major_minor_like_sscanf() {

@@ -1531,7 +1531,18 @@ fn bad_and_odd_versions() {
         compare_with_reference_argv(&t, args);
     }
     // These pass the check (the module directory then does not exist).
-    for v in [" 4.4", "4.4abc", "+4.4", "-1.2", "4.4.4/../4.4.4", "4.-4"] {
+    // Every byte C's isspace accepts may lead either number, `\v` and `\f` included.
+    for v in [
+        " 4.4",
+        "4.4abc",
+        "+4.4",
+        "-1.2",
+        "4.4.4/../4.4.4",
+        "4.-4",
+        "\u{b}4.4",
+        "\u{c}4.\u{b}4",
+        "\r\n4.\t4",
+    ] {
         let mut args = dm_noconf(&t, &["-C", &s(&conf_dir(&t))]);
         args.pop();
         args.push("--".into());

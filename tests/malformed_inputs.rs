@@ -563,26 +563,94 @@ fn system_map_is_a_directory() {
     check(&t, &["-e", "-F", &path_str(&p)]);
 }
 
-/// An endless input (`-F /dev/zero`): kmod reads it forever (one "invalid line" per 4 KiB);
-/// we stop after `order::MAX_TEXT_INPUT` bytes, with as many messages for what was read,
-/// and go on as with an empty System.map (every import unknown with `-e`), exit 0.
+/// An endless input, where kmod would read forever (and grow its memory without bound for a
+/// configuration file): `-C`, `-E`, `-F` of `/dev/zero` and a FIFO as modules.order whose
+/// writer never stops. Each ends the run within seconds with a fatal message naming the
+/// file, below 300 MiB of memory, and leaves the indexes already on disk as they were.
 #[test]
-fn system_map_endless() {
+fn endless_inputs_end_the_run() {
     let t = base();
-    let r = ours_sane(&t, &["-e", "-F", "/dev/zero"]);
-    let stderr = r.stderr_text();
-    let tail = &stderr[stderr.len().saturating_sub(300)..];
-    assert_eq!(r.status, Some(0), "{tail}");
-    let empty = t.system_map_raw("");
-    let e = ours_sane(&t, &["-e", "-F", &path_str(&empty)]);
-    assert_eq!(r.outputs, e.outputs);
-    assert!(stderr.ends_with(&e.stderr_text()), "{tail}");
-    let invalid = stderr
-        .lines()
-        .filter(|l| l.contains(": invalid line"))
-        .count();
-    let bound = (depmod::order::MAX_TEXT_INPUT / 4095 + 1) as usize;
-    assert!(invalid > 0 && invalid <= bound, "{invalid} messages");
+    let out = t.out_moddir();
+    let write_old = || {
+        std::fs::create_dir_all(&out).unwrap();
+        for name in OUTPUTS {
+            std::fs::write(out.join(name), format!("old {name}\n")).unwrap();
+        }
+    };
+    let check_old = |what: &str| {
+        for name in OUTPUTS {
+            assert_eq!(
+                std::fs::read(out.join(name)).unwrap(),
+                format!("old {name}\n").into_bytes(),
+                "{what}: {name} was replaced"
+            );
+        }
+        let extra: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .filter(|n| !OUTPUTS.iter().any(|o| n == *o))
+            .collect();
+        assert!(extra.is_empty(), "{what}: left behind {extra:?}");
+    };
+    let expect_fatal = |what: &str, args: &[&str], file: &str| {
+        write_old();
+        let r = run_measured(&our_bin(), &standard_argv(&t, args));
+        let stderr = String::from_utf8_lossy(&r.stderr);
+        assert_eq!(r.status, Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.ends_with(&format!(
+                "depmod: FATAL: could not read {file}: File too large (text inputs are read up to 128 MiB)\n"
+            )),
+            "{what}: {stderr}"
+        );
+        assert!(
+            r.peak_rss_kib < 300 << 10,
+            "{what}: peak RSS {} KiB",
+            r.peak_rss_kib
+        );
+        assert!(
+            r.elapsed < std::time::Duration::from_secs(10),
+            "{what}: {:?}",
+            r.elapsed
+        );
+        check_old(what);
+    };
+    expect_fatal("-C /dev/zero", &["-C", "/dev/zero"], "/dev/zero");
+    expect_fatal("-E /dev/zero", &["-E", "/dev/zero"], "/dev/zero");
+    expect_fatal("-F /dev/zero", &["-e", "-F", "/dev/zero"], "/dev/zero");
+
+    let order = t.moddir().join("modules.order");
+    std::fs::remove_file(&order).unwrap();
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &order,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    let writer = {
+        let order = order.clone();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&order)
+                .unwrap();
+            let chunk = vec![b'x'; 1 << 16];
+            // Ends when the reader closes the FIFO (EPIPE).
+            while f.write_all(&chunk).is_ok() {}
+        })
+    };
+    let file = path_str(&order);
+    expect_fatal("a FIFO as modules.order", &[], &file);
+    writer.join().unwrap();
+    // With no writer at all, the FIFO reads as an empty file instead of blocking forever.
+    write_old();
+    let r = run_measured(&our_bin(), &standard_argv(&t, &[]));
+    assert_eq!(r.status, Some(0), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(r.elapsed < std::time::Duration::from_secs(10));
 }
 
 // ---------------------------------------------------------------------------------------------

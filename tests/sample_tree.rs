@@ -416,3 +416,37 @@ fn sample_tree_dry_run() {
         "the in-tree sample_led.ko should be overridden by updates/:\n{stdout}"
     );
 }
+
+/// `-j` with a number far above any useful one means "as parallel as useful": the same
+/// outputs as the default, as fast (at most one thread per module and a fixed ceiling, where
+/// a thread per unit asked for once took minutes and ended in a crash).
+#[test]
+fn sample_tree_huge_jobs() {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let plain = run_sample(dirs[0].path());
+    assert!(plain.status.success());
+    for jobs in ["1000000", "99999999999999999999999", "1"] {
+        let start = std::time::Instant::now();
+        let huge = sample_depmod(dirs[1].path())
+            .args(["-j", jobs])
+            .output()
+            .expect("run depmod");
+        let took = start.elapsed();
+        assert!(
+            huge.status.success(),
+            "{}",
+            String::from_utf8_lossy(&huge.stderr)
+        );
+        assert_eq!(huge.stderr, plain.stderr);
+        assert!(
+            took < std::time::Duration::from_secs(5),
+            "-j {jobs} took {took:?}"
+        );
+        let moddir = |d: &tempfile::TempDir| d.path().join("lib/modules").join(VERSION);
+        assert_eq!(
+            snapshot(&moddir(&dirs[0])),
+            snapshot(&moddir(&dirs[1])),
+            "-j {jobs}"
+        );
+    }
+}

@@ -952,6 +952,60 @@ fn system_map_unknown_symbols() {
     compare_with_reference(&t, &["-e", "-F", &p, "-P", "_"]);
 }
 
+/// `-P C -F System.map`: one leading byte equal to the prefix is dropped from the name field
+/// and the line is still used (`___ksymtab_foo` gives `foo`, `__ksymtab_bar` nothing).
+#[test]
+fn symbol_prefix_with_system_map() {
+    let t = Tree::new();
+    quiet_builtin(&t);
+    let map = t.system_map_raw(
+        "ffffffff81000000 r ___ksymtab_foo\n\
+         ffffffff81000010 r __ksymtab_bar\n\
+         ffffffff81000020 r ____ksymtab_twice\n\
+         ffffffff81000030 r .__ksymtab_dot\n\
+         ffffffff81000040 r _\n",
+    );
+    t.add_module(
+        "kernel/user.ko",
+        x86()
+            .import("foo", None)
+            .import("bar", None)
+            .import("_twice", None)
+            .import("dot", None)
+            .build(),
+    );
+    t.modules_order(&["kernel/user.ko"]);
+    let p = path_arg(&map);
+    for prefix in ["_", "."] {
+        compare_with_reference(&t, &["-e", "-F", &p, "-P", prefix]);
+        compare_with_reference(&t, &["-e", "-F", &p, "-P", prefix, "-v"]);
+    }
+}
+
+/// Module.symvers CRCs are read with C's `strtoull`, which skips every byte `isspace` accepts
+/// (`\v` and `\f` too; space and tab separate the fields).
+#[test]
+fn symvers_crc_with_c_whitespace() {
+    let t = Tree::new();
+    quiet_builtin(&t);
+    let symvers = t.module_symvers_raw(
+        "\x0b0x11111111\tvt\tvmlinux\tEXPORT_SYMBOL\t\n\
+         \x0c0x22222222\tff\tvmlinux\tEXPORT_SYMBOL\t\n\
+         \r0x33333333\tcr\tvmlinux\tEXPORT_SYMBOL\t\n",
+    );
+    t.add_module(
+        "kernel/user.ko",
+        x86()
+            .import("vt", Some(0x11111111))
+            .import("ff", Some(0x22222221))
+            .import("cr", Some(0x33333333))
+            .build(),
+    );
+    t.modules_order(&["kernel/user.ko"]);
+    let p = path_arg(&symvers);
+    compare_with_reference(&t, &["-e", "-E", &p]);
+}
+
 /// `-e` without `-E`/`-F` only warns.
 #[test]
 fn errsyms_without_symbol_file() {

@@ -58,7 +58,7 @@ fuzz_target!(|data: &[u8]| {
         list.insert(pos, (t.priority, v.to_vec()));
     }
 
-    let bytes = builder.to_bytes();
+    let bytes = builder.to_bytes().expect("a small index fits");
     let reader = depmod::index::IndexReader::new(&bytes).expect("own index must parse");
     let dump = reader.dump().expect("own index must dump");
     let expected: Vec<(Vec<u8>, u32, Vec<u8>)> = model

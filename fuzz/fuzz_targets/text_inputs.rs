@@ -22,10 +22,10 @@ fuzz_target!(|data: &[u8]| {
     // caller passes a constant 4096 or 10240.
     let size = 2 + first as usize;
     let mut total = 0;
-    for line in depmod::order::fgets_lines(data, size) {
+    for line in depmod::cstd::fgets_lines(data, size) {
         assert!(!line.is_empty() && line.len() < size);
         total += line.len();
-        let _ = depmod::order::c_str(line);
+        let _ = depmod::cstd::c_str(line);
     }
     assert_eq!(total, data.len());
 

@@ -25,9 +25,10 @@ pub mod tree;
 
 pub use elf::{Arch, CrcMode, Layout, ModuleBuilder, Section, Shndx, Symbol};
 pub use run::{
-    OUTPUTS, Run, RunOptions, argv, compare_runs, compare_with_reference,
+    Measured, OUTPUTS, Run, RunOptions, argv, compare_runs, compare_with_reference,
     compare_with_reference_argv, compare_with_reference_opts, our_bin, reference_bin,
-    reference_or_skip, run_depmod, run_depmod_with, run_ours, run_reference, standard_argv,
+    reference_or_skip, run_depmod, run_depmod_with, run_measured, run_ours, run_reference,
+    standard_argv,
 };
 pub use sample::{SAMPLE_VERSION, Snapshot, run_sample, sample_depmod, sample_root, snapshot};
 pub use tree::Tree;

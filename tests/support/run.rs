@@ -451,3 +451,47 @@ where
         .map(|s| s.as_ref().to_os_string())
         .collect()
 }
+
+/// What [`run_measured`] saw: exit code, stderr, the child's peak resident memory.
+#[derive(Debug)]
+pub struct Measured {
+    pub status: Option<i32>,
+    pub stderr: Vec<u8>,
+    /// `ru_maxrss` of the child, in KiB.
+    pub peak_rss_kib: u64,
+    pub elapsed: Duration,
+}
+
+/// Run `bin` with `argv` (stdout discarded) and report its peak RSS, from `wait4`.
+// The child is reaped by `wait4`, which clippy does not see.
+#[allow(clippy::zombie_processes)]
+pub fn run_measured(bin: &Path, argv: &[OsString]) -> Measured {
+    let err = tempfile::tempfile().expect("temp file");
+    let start = Instant::now();
+    let child = Command::new(bin)
+        .arg0("depmod")
+        .args(argv)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err.try_clone().expect("dup"))
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", bin.display()));
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child, with valid pointers.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    let elapsed = start.elapsed();
+    let mut stderr = Vec::new();
+    use std::io::{Read, Seek};
+    let mut err = err;
+    err.rewind().expect("rewind");
+    err.read_to_end(&mut stderr).expect("read stderr");
+    Measured {
+        status: libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)),
+        stderr,
+        peak_rss_kib: usage.ru_maxrss as u64,
+        elapsed,
+    }
+}
