@@ -1,0 +1,2 @@
+//! libkmod's binary index format (placeholder: being filled in).
+#![forbid(unsafe_code)]
