@@ -20,6 +20,10 @@ DATADIR ?= $(PREFIX)/share
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 ZSHCOMPDIR ?= $(DATADIR)/zsh/vendor-completions
 FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+# Hooks that remove the scan cache with its kernel (Debian's kernel packages, kernel-install).
+SYSCONFDIR ?= /etc
+POSTRMDIR ?= $(SYSCONFDIR)/kernel/postrm.d
+KERNELINSTALLDIR ?= $(PREFIX)/lib/kernel/install.d
 CARGO ?= cargo
 DEPMOD_BIN ?= target/release/depmod
 INSTALL ?= install
@@ -34,7 +38,8 @@ MAN8 = man/depmod.8
 
 # The record of created directories for this DESTDIR and these directories.
 MANIFEST = $(STATEDIR)/dirs-$(shell printf '%s\n' '$(DESTDIR)' '$(SBINDIR)' '$(MANDIR)' \
-	'$(BASHCOMPDIR)' '$(ZSHCOMPDIR)' '$(FISHCOMPDIR)' | cksum | cut -d' ' -f1)
+	'$(BASHCOMPDIR)' '$(ZSHCOMPDIR)' '$(FISHCOMPDIR)' '$(POSTRMDIR)' '$(KERNELINSTALLDIR)' \
+	| cksum | cut -d' ' -f1)
 
 # Shell helpers for the recipes: `run` echoes a command and runs it; `mkd DIR` creates DIR
 # like `install -d`, first appending to $manifest every missing directory on the way.
@@ -77,7 +82,11 @@ install: $(DEPMOD_BIN)
 	if [ -f completions/depmod.fish ]; then \
 		mkd '$(DESTDIR)$(FISHCOMPDIR)'; \
 		run $(INSTALL) -m 0644 completions/depmod.fish '$(DESTDIR)$(FISHCOMPDIR)/depmod.fish'; \
-	fi
+	fi; \
+	mkd '$(DESTDIR)$(POSTRMDIR)'; \
+	run $(INSTALL) -m 0755 hooks/kernel-postrm.d-depmod-rs-cache '$(DESTDIR)$(POSTRMDIR)/depmod-rs-cache'; \
+	mkd '$(DESTDIR)$(KERNELINSTALLDIR)'; \
+	run $(INSTALL) -m 0755 hooks/50-depmod-rs-cache.install '$(DESTDIR)$(KERNELINSTALLDIR)/50-depmod-rs-cache.install'
 
 uninstall:
 	@set -e; $(SHELL_HELPERS); \
@@ -87,7 +96,9 @@ uninstall:
 		'$(DESTDIR)$(MANDIR)/man5/modules.dep.5' \
 		'$(DESTDIR)$(BASHCOMPDIR)/depmod' \
 		'$(DESTDIR)$(ZSHCOMPDIR)/_depmod' \
-		'$(DESTDIR)$(FISHCOMPDIR)/depmod.fish'; \
+		'$(DESTDIR)$(FISHCOMPDIR)/depmod.fish' \
+		'$(DESTDIR)$(POSTRMDIR)/depmod-rs-cache' \
+		'$(DESTDIR)$(KERNELINSTALLDIR)/50-depmod-rs-cache.install'; \
 	manifest='$(MANIFEST)'; \
 	if [ -f "$$manifest" ]; then \
 		LC_ALL=C sort -ru "$$manifest" | while IFS= read -r d; do \

@@ -90,17 +90,19 @@ _depmod()
     local -A _depmod_kinds=(
         [-a]=- [-A]=- [-b]=dir [-m]=dir [-o]=dir [-C]=path [-E]=file [-F]=file
         [-e]=- [-v]=- [-n]=- [-P]=free [-w]=- [-V]=- [-h]=- [-j]=free
-        [--cache]=- [--check]=-
+        [--cache]=- [--no-cache]=- [--check]=- [--kernels]=free [--diagnostics]=free
+        [--strict]=- [--graph]=-
     )
     # ... each long name with the option it names ...
     local -A _depmod_longs=(
         [--all]=-a [--quick]=-A [--basedir]=-b [--moduledir]=-m [--outdir]=-o
         [--config]=-C [--symvers]=-E [--filesyms]=-F [--errsyms]=-e [--verbose]=-v
         [--show]=-n [--dry-run]=-n [--symbol-prefix]=-P [--warn]=-w [--version]=-V
-        [--help]=-h [--jobs]=-j [--cache]=--cache [--check]=--check
+        [--help]=-h [--jobs]=-j [--cache]=--cache [--no-cache]=--no-cache [--check]=--check
+        [--kernels]=--kernels [--diagnostics]=--diagnostics [--strict]=--strict [--graph]=--graph
     )
     # ... and the options that are additions to kmod's.
-    local _depmod_additions='-j --cache --check'
+    local _depmod_additions='-j --cache --no-cache --check --kernels --diagnostics --strict --graph'
     COMPREPLY=()
 
     # Words up to the cursor as getopt will see them. Bash splits words at the characters of

@@ -47,7 +47,7 @@ fn main() {
     });
     println!("discover  {t:7.2} ms  {} modules", found.len());
 
-    let order = depmod::order::read_modules_order(&dir, &mut quiet()).expect("modules.order");
+    let order = depmod::inputs::read_modules_order(&dir, &mut quiet()).expect("modules.order");
     let (t, modules) = fastest(runs, || {
         depmod::order::module_array(found.clone(), order.as_deref())
     });
@@ -62,10 +62,10 @@ fn main() {
     });
     println!("  (open and close every module, one thread: {t:.2} ms)");
 
-    let (t, scanned) = fastest(runs, || depmod::scan_all(&modules, jobs));
+    let (t, scanned) = fastest(runs, || depmod::scan::scan_all(&modules, jobs));
     println!("scan      {t:7.2} ms");
 
-    let facts: Vec<Option<&depmod::elf::ElfFacts>> =
+    let facts: Vec<Option<&depmod::scan::ElfFacts>> =
         scanned.iter().map(|s| s.as_ref().ok()).collect();
     let opts = depmod::link::LinkOptions::default();
     let (t, graph) = fastest(runs, || {
@@ -74,16 +74,18 @@ fn main() {
     });
     println!("link      {t:7.2} ms");
 
-    let linked = depmod::output::Linked {
+    let builtin = depmod::inputs::read_builtin(&dir).expect("builtin files");
+    let linked = depmod::render::Linked {
         modules: &modules,
         facts: &facts,
         graph: &graph,
         dirname: &dir,
+        builtin: &builtin,
         warn: false,
     };
     let mut render = 0.0;
     let mut files = Vec::new();
-    for (name, _, f) in depmod::output::OUTPUTS {
+    for (name, _, f) in depmod::render::OUTPUTS {
         let (t, bytes) = fastest(runs, || f(&linked, &mut quiet()).expect("renders"));
         render += t;
         println!("  {name:27} {t:6.2} ms  {} bytes", bytes.len());
@@ -94,7 +96,12 @@ fn main() {
     let out = tempfile::tempdir().expect("a temporary directory");
     let outdir = std::os::unix::ffi::OsStrExt::as_bytes(out.path().as_os_str()).to_vec();
     let (t, _) = fastest(runs, || {
-        depmod::publish::publish(&outdir, &files, None, &mut quiet()).expect("publishes")
+        let n = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let dir = [outdir.as_slice(), format!("/run-{n}").as_bytes()].concat();
+        depmod::publish::publish(&dir, &files, None, &mut quiet()).expect("publishes")
     });
     println!("publish   {t:7.2} ms  (into {})", out.path().display());
 }

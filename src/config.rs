@@ -1,5 +1,5 @@
 //! depmod.d configuration as data: the search list, overrides, external directories and
-//! excludes, and the priority rules that pick one file per module name (spec §2).
+//! excludes, and the priority rules that pick one file per module name.
 
 use crate::diag::{Fatal, Level, Log, errno_of, strerror};
 use crate::msg;
@@ -42,7 +42,7 @@ pub struct FileRef<'a> {
 }
 
 impl Config {
-    /// The search list with its empty default (`updates`) applied (spec §2.3).
+    /// The search list with its empty default (`updates`) applied.
     pub fn effective_search(&self) -> Vec<SearchEntry> {
         if self.search.is_empty() {
             vec![SearchEntry::Dir(b"updates".to_vec())]
@@ -52,7 +52,7 @@ impl Config {
     }
 
     /// Whether an already registered module file `old` stays when `new` has the same name
-    /// (spec §2.4, quirks included).
+    /// (quirks included).
     pub fn keep_old(&self, new: FileRef, old: FileRef) -> bool {
         for ov in self.overrides.iter().rev() {
             if override_key(new).as_deref() == Some(ov.as_slice()) {
@@ -147,7 +147,7 @@ mod tests {
     }
 }
 
-/// The default configuration directories, in precedence order (spec §2.1).
+/// The default configuration directories, in precedence order.
 pub const DEFAULT_DIRS: &[&str] = &[
     "/etc/depmod.d",
     "/run/depmod.d",
@@ -161,7 +161,7 @@ fn os(p: &[u8]) -> &std::path::Path {
 }
 
 /// The configuration files to read, sorted by basename, an earlier path's file masking a
-/// same-named one in a later path (spec §2.2).
+/// same-named one in a later path.
 pub fn collect_files(paths: &[Vec<u8>], log: &mut Log) -> Vec<Vec<u8>> {
     use std::os::unix::ffi::OsStrExt;
     let mut files: std::collections::BTreeMap<Vec<u8>, Vec<u8>> = Default::default();
@@ -231,7 +231,7 @@ pub fn collect_files(paths: &[Vec<u8>], log: &mut Log) -> Vec<Vec<u8>> {
 }
 
 /// Split a configuration file into logical lines: backslash-newline joins lines, a backslash
-/// before any other byte keeps that byte, a backslash at the end is dropped (spec §2.3).
+/// before any other byte keeps that byte, a backslash at the end is dropped.
 /// Each line comes with the number of its last physical line.
 pub fn logical_lines(data: &[u8]) -> Vec<(Vec<u8>, usize)> {
     let mut out = Vec::new();
@@ -275,10 +275,10 @@ pub fn logical_lines(data: &[u8]) -> Vec<(Vec<u8>, usize)> {
 }
 
 /// Whether a configured kernel version (`*` or an extended regular expression matched
-/// anywhere) matches `version` (spec §2.5). An invalid expression never matches.
+/// anywhere) matches `version`. An invalid expression never matches.
 ///
 /// kmod hands the pattern to the C library's `regcomp(REG_EXTENDED | REG_NOSUB)` and the
-/// version to `regexec`, without setting a locale; [`crate::ere`] reimplements glibc's rules
+/// version to `regexec`, without setting a locale; [`posix_ere`] reimplements glibc's rules
 /// for that: `\d` is a plain `d`, `{,2}` is `{0,2}`, `(?i)` is an error, bytes above 0x7f are
 /// single characters. As C strings, either ends at a NUL.
 pub fn version_matches(pattern: &[u8], version: &[u8]) -> bool {
@@ -286,12 +286,12 @@ pub fn version_matches(pattern: &[u8], version: &[u8]) -> bool {
     if pattern == b"*" {
         return true;
     }
-    crate::ere::compile(pattern).is_some_and(|re| re.is_match(version))
+    posix_ere::compile(pattern).is_some_and(|re| re.is_match(version))
 }
 
 /// Read the configuration: the `-C` paths, or the default directories when there are none.
 ///
-/// A file longer than [`crate::order::MAX_TEXT_INPUT`] (`-C /dev/zero`) is a fatal error.
+/// A file longer than [`crate::inputs::MAX_TEXT_INPUT`] (`-C /dev/zero`) is a fatal error.
 pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Result<Config, Fatal> {
     let defaults: Vec<Vec<u8>>;
     let paths = if paths.is_empty() {
@@ -302,7 +302,7 @@ pub fn load(paths: &[Vec<u8>], version: &[u8], log: &mut Log) -> Result<Config, 
     };
     let mut config = Config::default();
     for file in collect_files(paths, log) {
-        match crate::order::read_stream(&file)? {
+        match crate::inputs::read_stream(&file)? {
             Ok((data, None)) => config.parse(&file, &data, version, log),
             Ok((_, Some(e))) | Err(e) => log.error(msg!(
                 b"file parse ",

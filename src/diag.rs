@@ -201,6 +201,34 @@ macro_rules! put {
     }};
 }
 
+/// Phase timings, logged at DEBUG level (`-vvv`).
+pub struct Clock(std::time::Instant, std::cell::Cell<std::time::Instant>);
+
+impl Clock {
+    /// Start the clock.
+    pub fn start() -> Self {
+        let now = std::time::Instant::now();
+        Clock(now, std::cell::Cell::new(now))
+    }
+
+    /// Log the time since the previous lap (or the start) under `phase`.
+    pub fn lap(&self, log: &mut Log, phase: &str) {
+        if log.enabled(Level::Debug) {
+            let now = std::time::Instant::now();
+            let lap = now - self.1.replace(now);
+            let total = now - self.0;
+            log.log(
+                Level::Debug,
+                format!(
+                    "timing: {phase} {:.1} ms (total {:.1} ms)\n",
+                    lap.as_secs_f64() * 1e3,
+                    total.as_secs_f64() * 1e3
+                ),
+            );
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,11 @@
-//! kmod's hash-table iteration order (spec §5.7), computed as on an x86 host.
+//! kmod's hash-table iteration order, computed as on an x86 host.
 //!
 //! kmod keeps modules (512 buckets) and symbols (2048 buckets) in hash tables and writes some
 //! outputs in their iteration order: buckets ascending, keys within a bucket in byte order.
 //! So the order is a pure function of the key set, reproduced here without a table.
 
 /// Paul Hsieh's SuperFastHash as kmod computes it: little-endian 16-bit loads and a signed
-/// char in the 3- and 1-byte tails (x86), whatever the host (spec §5.7).
+/// char in the 3- and 1-byte tails (x86), whatever the host.
 pub fn kmod_hash(key: &[u8]) -> u32 {
     let le16 = |b: &[u8]| u32::from(b[0]) | (u32::from(b[1]) << 8);
     let signed = |b: u8| b as i8 as i32 as u32;

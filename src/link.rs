@@ -1,119 +1,13 @@
 //! Linking: kernel symbols, symbol providers, direct dependencies, kmod's LIFO topological
-//! ranks, the dependency lists of modules.dep, and the cycle report (spec §5).
+//! ranks, the dependency lists of modules.dep, and the cycle report.
 
-use crate::cstd::{c_str, fgets_lines, strtoull_whole};
-use crate::diag::{Fatal, Log, errno_of, strerror};
+use crate::diag::{Fatal, Log};
 use crate::discover::Candidate;
-use crate::elf::ElfFacts;
 use crate::hash::{SYMBOL_BUCKETS, hash_order_indices};
+pub use crate::inputs::KernelSymbol;
 use crate::msg;
-use crate::order::read_stream;
+use crate::scan::ElfFacts;
 use rustc_hash::FxHashMap as HashMap;
-
-/// A symbol the kernel itself provides (from `-E` or `-F`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KernelSymbol {
-    /// The name, prefix removed.
-    pub name: Vec<u8>,
-    /// Its CRC (0 from System.map).
-    pub crc: u64,
-}
-
-/// Read a `-E`/`-F` file; kmod stops with FATAL when it cannot open it. A read error ends
-/// the file as its end would (kmod reads with `fgets` until NULL): a directory opens, as
-/// with `fopen`, and reads as an empty file.
-fn read_kernel_file(path: &[u8]) -> Result<Vec<u8>, Fatal> {
-    match read_stream(path)? {
-        Ok((data, _)) => Ok(data),
-        Err(e) => Err(Fatal::new(msg!(
-            b"could not load ",
-            path,
-            b": ",
-            strerror(errno_of(&e)),
-            b"\n"
-        ))),
-    }
-}
-
-/// Read Module.symvers (`-E`): `vmlinux` symbols with their CRCs (spec §5.1).
-pub fn load_symvers(
-    path: &[u8],
-    prefix: Option<u8>,
-    log: &mut Log,
-) -> Result<Vec<KernelSymbol>, Fatal> {
-    let data = read_kernel_file(path)?;
-    let mut out = Vec::new();
-    for (i, raw) in fgets_lines(&data, 10240).enumerate() {
-        let line = c_str(raw);
-        let mut tokens = line
-            .split(|&b| b == b' ' || b == b'\t')
-            .filter(|t| !t.is_empty());
-        let (Some(crc), Some(name), Some(place)) = (tokens.next(), tokens.next(), tokens.next())
-        else {
-            continue;
-        };
-        if place != b"vmlinux" {
-            continue;
-        }
-        let crc = match strtoull_whole(crc, 16) {
-            Some(v) => v,
-            None => {
-                log.error(msg!(
-                    path,
-                    b":",
-                    (i + 1).to_string(),
-                    b" Invalid symbol version ",
-                    crc,
-                    b": ",
-                    strerror(libc::EINVAL),
-                    b"\n"
-                ));
-                continue;
-            }
-        };
-        out.push(KernelSymbol {
-            name: strip_prefix(name, prefix).to_vec(),
-            crc,
-        });
-    }
-    Ok(out)
-}
-
-/// Read System.map (`-F`): `__ksymtab_` entries name the kernel's exports (spec §5.1).
-pub fn load_system_map(
-    path: &[u8],
-    prefix: Option<u8>,
-    log: &mut Log,
-) -> Result<Vec<KernelSymbol>, Fatal> {
-    let data = read_kernel_file(path)?;
-    let mut out = Vec::new();
-    for (i, raw) in fgets_lines(&data, 10240).enumerate() {
-        let line = c_str(raw);
-        let mut spaces = line.iter().enumerate().filter(|(_, b)| **b == b' ');
-        let (Some(_), Some((second, _))) = (spaces.next(), spaces.next()) else {
-            log.error(msg!(
-                path,
-                b":",
-                (i + 1).to_string(),
-                b": invalid line: ",
-                line,
-                b"\n"
-            ));
-            continue;
-        };
-        // One leading byte equal to the prefix is dropped and the line is still used: with
-        // `-P _`, `___ksymtab_foo` names `foo` and `__ksymtab_foo` names nothing.
-        let sym = strip_prefix(&line[second + 1..], prefix);
-        if let Some(name) = sym.strip_prefix(b"__ksymtab_") {
-            let name = name.strip_suffix(b"\n").unwrap_or(name);
-            out.push(KernelSymbol {
-                name: name.to_vec(),
-                crc: 0,
-            });
-        }
-    }
-    Ok(out)
-}
 
 /// Remove one leading byte equal to the symbol prefix.
 pub fn strip_prefix(name: &[u8], prefix: Option<u8>) -> &[u8] {
@@ -143,6 +37,8 @@ pub struct LinkOptions {
 pub struct Graph {
     /// Direct dependencies of each module, in discovery order.
     pub deps: Vec<Vec<usize>>,
+    /// For each entry of `deps`, how many of the module's imports that dependency provides.
+    pub dep_symbols: Vec<Vec<u32>>,
     /// The modules.dep list of each module: its transitive dependencies by rank.
     pub closure: Vec<Vec<usize>>,
     /// Module-owned symbols in kmod's symbol-table order: (name, provider index).
@@ -199,6 +95,7 @@ pub fn link(
         }
     }
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut dep_symbols: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut users = vec![0usize; n];
     for (i, f) in facts.iter().enumerate() {
         let Some(f) = f else { continue };
@@ -221,8 +118,11 @@ pub fn link(
                 ));
             }
             let Some(owner) = sym.owner else { continue };
-            if !deps[i].contains(&owner) {
+            if let Some(k) = deps[i].iter().position(|&d| d == owner) {
+                dep_symbols[i][k] += 1;
+            } else {
                 deps[i].push(owner);
+                dep_symbols[i].push(1);
                 users[owner] += 1;
                 if opts.verbose {
                     stdout.extend_from_slice(&msg!(
@@ -258,12 +158,13 @@ pub fn link(
     owned.clear();
     Ok(Graph {
         deps,
+        dep_symbols,
         closure,
         symbols,
     })
 }
 
-/// kmod's Kahn sort with a LIFO stack (§5.4): the rank of each module, or the users count
+/// kmod's Kahn sort with a LIFO stack: the rank of each module, or the users count
 /// left for each module when there is a cycle.
 fn topo_ranks(deps: &[Vec<usize>], users: &[usize]) -> Result<Vec<usize>, Vec<usize>> {
     let n = deps.len();
@@ -284,7 +185,7 @@ fn topo_ranks(deps: &[Vec<usize>], users: &[usize]) -> Result<Vec<usize>, Vec<us
     if k < n { Err(users) } else { Ok(rank) }
 }
 
-/// The modules.dep list of every module: its transitive dependencies sorted by rank (§5.5).
+/// The modules.dep list of every module: its transitive dependencies sorted by rank.
 fn closures(deps: &[Vec<usize>], ranks: &[usize]) -> Vec<Vec<usize>> {
     let n = deps.len();
     let mut seen = vec![usize::MAX; n];
@@ -322,8 +223,8 @@ fn remove_root(roots: &mut Vec<usize>, m: usize) {
 /// on hostile graphs grows without bound.
 const CYCLE_STEP_LIMIT: usize = 10_000_000;
 
-/// kmod's cycle report (§5.6), not re-entering a cycle that does not contain the root, where
-/// kmod's walk would never end (§13).
+/// kmod's cycle report, not re-entering a cycle that does not contain the root, where
+/// kmod's walk would never end (a difference from kmod, see depmod(8)).
 fn report_cycles(modules: &[Candidate], deps: &[Vec<usize>], users: &[usize], log: &mut Log) {
     let n = deps.len();
     let mut roots: Vec<usize> = (0..n).filter(|&i| users[i] > 0).collect();
@@ -366,8 +267,9 @@ fn report_cycles(modules: &[Candidate], deps: &[Vec<usize>], users: &[usize], lo
                 continue;
             }
             if m != root && on_chain(&vertices, parent, m) {
-                // kmod would walk this cycle forever (§5.6); we leave it and go on, so the
-                // report also names the cycles kmod never reaches (§13).
+                // kmod would walk this cycle forever; we leave it and go on, so the
+                // report also names the cycles kmod never reaches (a difference from kmod,
+                // see depmod(8)).
                 continue;
             }
             visited[m] = true;

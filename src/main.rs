@@ -1,5 +1,8 @@
 //! The `depmod` binary: parse, run, print what the library collected, exit.
+#![forbid(unsafe_code)]
 
+use depmod::cli::Diagnostics;
+use depmod::report;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 
@@ -19,13 +22,25 @@ fn main() {
     }
     let _ = stdout.write_all(&outcome.stdout);
     let _ = stdout.flush();
-    for d in &outcome.log.diags {
-        // getopt's messages use argv[0] verbatim; depmod's use the short name.
-        let line = match d.level {
-            None => depmod::msg!(argv0.as_bytes(), b": ", d.text),
-            Some(_) => d.render(&short),
-        };
-        let _ = stderr.write_all(&line);
+    match outcome.diagnostics {
+        Diagnostics::Text => {
+            for d in &outcome.log.diags {
+                // getopt's messages use argv[0] verbatim; depmod's use the short name.
+                let line = match d.level {
+                    None => depmod::msg!(argv0.as_bytes(), b": ", d.text),
+                    Some(_) => d.render(&short),
+                };
+                let _ = stderr.write_all(&line);
+            }
+        }
+        Diagnostics::Json => {
+            for d in &outcome.log.diags {
+                let _ = stderr.write_all(&report::json_line(d, &short));
+            }
+        }
+        Diagnostics::Summary => {
+            let _ = stderr.write_all(&report::summary(&outcome.log.diags, &short));
+        }
     }
     // `exit` runs no destructors: the run's data (`outcome.retained`) is not freed piece by
     // piece, the kernel takes the whole address space back at once.

@@ -1,5 +1,5 @@
 //! Publishing: every output is written to a temporary file in the output directory and
-//! flushed to disk before any of them replaces the old file (spec §6.2, §13). Each then takes
+//! flushed to disk before any of them replaces the old file. Each then takes
 //! its old file's place by an exchange of names, undone if a later one fails. A failure leaves
 //! every old file untouched and no temporary file behind, except on a filesystem that cannot
 //! exchange names, where a rename failing midway leaves the files renamed before it new.
@@ -48,6 +48,8 @@ impl Drop for Temps<'_> {
 }
 
 /// Write `outputs` (file name, content) into `dir`, replacing the old files all or nothing.
+/// When every output already holds exactly its new content, none is touched (no temporary
+/// file, no flush, no rename): returns whether the outputs were replaced.
 ///
 /// `extra` (the scan cache) is written with them but not flushed (a torn cache fails its
 /// checksum and is rebuilt) and renamed after them; failing to write it is only a warning,
@@ -57,7 +59,7 @@ pub fn publish(
     outputs: &[(&str, Vec<u8>)],
     extra: Option<(&str, &[u8])>,
     log: &mut Log,
-) -> Result<(), Fatal> {
+) -> Result<bool, Fatal> {
     mkdir_p(dir)?;
     let dir_file = std::fs::File::open(os(dir)).map_err(|e| {
         Fatal::new(msg!(
@@ -86,6 +88,14 @@ pub fn publish(
         if std::fs::symlink_metadata(os(&path)).is_ok_and(|m| m.is_dir()) {
             return Err(rename_failed(dir, &msg!(name, suffix), name, libc::EISDIR));
         }
+    }
+    // Compared under the lock, so that a concurrent run cannot change them in between.
+    let current = outputs
+        .iter()
+        .all(|(name, data)| differs(&msg!(dir, b"/", name), data).is_none());
+    let outputs = if current { &outputs[..0] } else { outputs };
+    if current && extra.is_none() {
+        return Ok(false);
     }
     let mut temps = Temps {
         dir,
@@ -193,8 +203,19 @@ pub fn publish(
     // The old contents (under the temporary names) go before the directory is flushed.
     drop(temps);
     // Make the renames durable; a failure here changes nothing already visible.
-    let _ = dir_file.sync_all();
-    Ok(())
+    if !current {
+        let _ = dir_file.sync_all();
+    }
+    Ok(!current)
+}
+
+/// Give the file at `path` the current modification time, without changing its content
+/// (best effort: a file that cannot be touched only makes a later `-A` run again).
+pub fn touch(path: &[u8]) {
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .open(os(path))
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
 }
 
 /// Create a temporary file that no one else has (mode 0644 less the umask).
@@ -275,4 +296,31 @@ fn undo(dir: &std::fs::File, tmp: &[u8], name: &str, how: Replaced) -> bool {
         }
         Replaced::Overwritten => true,
     }
+}
+/// `--check`: compare the rendered outputs with the files in `outdir`, print each one that
+/// would change, and say whether any would.
+pub fn check(outdir: &[u8], files: &[(&str, Vec<u8>)], stdout: &mut Vec<u8>) -> bool {
+    let mut stale = false;
+    for (name, bytes) in files {
+        let path = msg!(outdir, b"/", name);
+        if let Some(state) = differs(&path, bytes) {
+            stdout.extend_from_slice(&msg!(path, b": ", state, b"\n"));
+            stale = true;
+        }
+    }
+    stale
+}
+
+/// How the file at `path` differs from `bytes`: `None` when it holds exactly them, else
+/// `outdated`, `missing` or `unreadable`.
+fn differs(path: &[u8], bytes: &[u8]) -> Option<&'static [u8]> {
+    // A file longer than the new content differs: no need to read past that.
+    Some(match crate::cstd::read_at_most(path, bytes.len() as u64) {
+        Ok((old, None)) if old == bytes => return None,
+        Ok((_, None)) => b"outdated",
+        Ok((_, Some(e))) if crate::cstd::is_too_large(&e) => b"outdated",
+        Ok((_, Some(_))) => b"unreadable",
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => b"missing",
+        Err(_) => b"unreadable",
+    })
 }

@@ -1,3 +1,9 @@
+// A binary of its own: it changes process-wide state that tests on other threads of the same
+// process would see. It sets and unsets POSIXLY_CORRECT in the environment (inherited by every
+// depmod another test spawns, and racing with their reads of the environment), points fd 2 at
+// a temporary file around each glibc call (hiding other tests' stderr) and resets glibc's
+// getopt globals (`optind`, `optarg`, `opterr`). Its mutex only orders its own threads.
+
 //! Differential property test: `cli::parse` against the C library's `getopt_long` (spec §1.1).
 //!
 //! Both parsers get the same generated argument vectors, glibc with kmod 34.2's option table

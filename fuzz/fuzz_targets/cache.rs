@@ -4,7 +4,7 @@
 //! that loads is rebuilt incrementally from itself and must load again with equal results.
 //! Must never panic.
 #![no_main]
-use depmod::cache::{self, Loaded};
+use depmod::scan::cache::{self, Loaded};
 use libfuzzer_sys::fuzz_target;
 
 /// The header of a valid, empty cache up to its counts (magic, format, tag).
@@ -56,11 +56,11 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn format_scanned(s: &depmod::module::Scanned) -> String {
+fn format_scanned(s: &depmod::scan::Scanned) -> String {
     match s {
         Err(e) => format!("{e:?}"),
         Ok(f) => {
-            let strs = |l: &[depmod::elf::Str]| {
+            let strs = |l: &[depmod::scan::Str]| {
                 l.iter().map(|&x| f.str(x).to_vec()).collect::<Vec<_>>()
             };
             let exports = f

@@ -21,6 +21,6 @@ fuzz_target!(|data: &[u8]| {
     config.parse(b"/fuzz/depmod.d/fuzz.conf", text, version, &mut log);
     let _ = config.effective_search();
 
-    let _ = depmod::ere::compile(pattern).map(|r| r.is_match(version));
+    let _ = posix_ere::compile(pattern).map(|r| r.is_match(version));
     let _ = depmod::config::version_matches(pattern, version);
 });

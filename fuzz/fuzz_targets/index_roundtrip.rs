@@ -19,7 +19,7 @@ fn cstr(s: &[u8]) -> &[u8] {
 }
 
 fn raw_reader(data: &[u8]) {
-    if let Ok(reader) = depmod::index::IndexReader::new(data) {
+    if let Ok(reader) = kmod_index::IndexReader::new(data) {
         let _ = reader.dump();
         let _ = reader.lookup(b"a");
         let _ = reader.lookup(b"");
@@ -36,7 +36,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(triples) = Vec::<Triple>::arbitrary(&mut u) else {
         return;
     };
-    let mut builder = depmod::index::IndexBuilder::new();
+    let mut builder = kmod_index::IndexBuilder::new();
     // key -> values in the order the reader must return them.
     let mut model: BTreeMap<Vec<u8>, Vec<(u32, Vec<u8>)>> = BTreeMap::new();
     for t in &triples {
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
     }
 
     let bytes = builder.to_bytes().expect("a small index fits");
-    let reader = depmod::index::IndexReader::new(&bytes).expect("own index must parse");
+    let reader = kmod_index::IndexReader::new(&bytes).expect("own index must parse");
     let dump = reader.dump().expect("own index must dump");
     let expected: Vec<(Vec<u8>, u32, Vec<u8>)> = model
         .iter()

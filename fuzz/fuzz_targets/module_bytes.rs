@@ -4,6 +4,6 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = depmod::module::compression_of(data);
-    let _ = depmod::module::scan_bytes(data);
+    let _ = depmod::scan::module::compression_of(data);
+    let _ = depmod::scan::module::scan_bytes(data);
 });

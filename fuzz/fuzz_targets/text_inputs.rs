@@ -1,6 +1,6 @@
 //! Line-oriented inputs: `order::fgets_lines` (+ `c_str`), modules.builtin.modinfo
-//! (`output::builtin_aliases`), and Module.symvers / System.map via `link::load_symvers` /
-//! `link::load_system_map` (these take a path: the bytes go to a per-process temp file, removed after each run).
+//! (`render::builtin_aliases`), and Module.symvers / System.map via `inputs::load_symvers` /
+//! `inputs::load_system_map` (these take a path: the bytes go to a per-process temp file, removed after each run).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::os::unix::ffi::OsStrExt;
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(total, data.len());
 
-    for (name, alias) in depmod::output::builtin_aliases(data) {
+    for (name, alias) in depmod::render::builtin_aliases(data) {
         let _ = (name.len(), alias.len());
     }
 
@@ -38,8 +38,8 @@ fuzz_target!(|data: &[u8]| {
         let p = path.as_os_str().as_bytes();
         let prefix = if first & 1 == 0 { None } else { Some(b'_') };
         let mut log = depmod::diag::Log::default();
-        let _ = depmod::link::load_symvers(p, prefix, &mut log);
-        let _ = depmod::link::load_system_map(p, prefix, &mut log);
+        let _ = depmod::inputs::load_symvers(p, prefix, &mut log);
+        let _ = depmod::inputs::load_system_map(p, prefix, &mut log);
         let _ = std::fs::remove_file(path);
     }
 });
