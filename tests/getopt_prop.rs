@@ -4,7 +4,7 @@
 // a temporary file around each glibc call (hiding other tests' stderr) and resets glibc's
 // getopt globals (`optind`, `optarg`, `opterr`). Its mutex only orders its own threads.
 
-//! Differential property test: `cli::parse` against the C library's `getopt_long` (spec §1.1).
+//! Differential property test: `cli::parse` against the C library's `getopt_long`.
 //!
 //! Both parsers get the same generated argument vectors, glibc with kmod 34.2's option table
 //! (`cli::OPTIONS` without our additions, short string `aAb:m:o:C:E:F:evnP:wVh`, `-n` with its

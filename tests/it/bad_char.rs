@@ -1,5 +1,5 @@
-//! A byte above 0x7f in an index key is kmod 34's FATAL error (spec §7.3). kmod has by then
-//! renamed the outputs before the failing index into place; we replace nothing (spec §13).
+//! A byte above 0x7f in an index key is kmod 34's FATAL error. kmod has by then
+//! renamed the outputs before the failing index into place; we replace nothing (see depmod(8)).
 
 use crate::support::all_or_nothing::{assert_failed_replacing_nothing, mark_old_outputs};
 use crate::support::*;

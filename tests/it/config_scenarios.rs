@@ -1,5 +1,5 @@
 //! Differential scenarios for configuration (depmod.d), discovery, files mode, `-A` and the
-//! command line: our depmod against the reference kmod 34.2 (spec §1, §2, §3).
+//! command line: our depmod against the reference kmod 34.2.
 //!
 //! Each scenario builds a small tree and configuration, runs both binaries with the same
 //! arguments and requires identical exit status, stdout, stderr and outputs (the support
@@ -14,7 +14,7 @@
 //! walked before the external directories, and an excluded directory can still be walked as an
 //! external directory.
 //!
-//! Two scenarios check our documented deviations from kmod (spec §13) instead of comparing:
+//! Two scenarios check our documented deviations from kmod (see depmod(8)) instead of comparing:
 //! `-A -n` and `-C my.conf` without a slash.
 
 use crate::support::path_str as s;
@@ -1148,7 +1148,8 @@ fn config_symlinks() {
     compare_with_reference_argv(&t, args);
 }
 
-/// Deviation (spec §13): `-C my.conf` without a slash reads `./my.conf` (kmod aborts).
+/// A difference from kmod (see depmod(8)): `-C my.conf` without a slash reads `./my.conf`
+/// (kmod aborts).
 #[test]
 fn deviation_config_without_slash_reads_cwd_file() {
     let t = tree();
@@ -1399,8 +1400,8 @@ fn quick_missing_module_dir() {
     compare_with_reference_argv(&t, args);
 }
 
-/// Deviation (spec §13): `-A -n` does the check; up to date → nothing, outdated → what `-n`
-/// prints (kmod does nothing at all).
+/// A difference from kmod (see depmod(8)): `-A -n` does the check; up to date → nothing,
+/// outdated → what `-n` prints (kmod does nothing at all).
 #[test]
 fn deviation_quick_dry_run() {
     let (t, mods) = quick_tree();

@@ -1,6 +1,6 @@
 //! Write faults while publishing: no space left, a read-only output directory. Every old index
 //! stays byte-identical, no temporary file is left, the error is kmod's wording, exit 1
-//! (spec §13). The faults come from a small tmpfs mounted for the test: that needs root and
+//! (see depmod(8)). The faults come from a small tmpfs mounted for the test: that needs root and
 //! mount permission; without them the tests are skipped (and fail under `CI=true`).
 
 use crate::support::all_or_nothing::{assert_failed_replacing_nothing, mark_old_outputs};

@@ -5,7 +5,7 @@
 //! Each run starts from an output directory holding a complete set of indexes from a clean run
 //! (each then overwritten with a marker, so that a replaced file is seen). On any failure
 //! before the renames the run must exit 1 with kmod's wording, leave every old file
-//! byte-identical and no temporary file (`<name>.<pid>.<usec>.<sec>`) behind (spec §13,
+//! byte-identical and no temporary file (`<name>.<pid>.<usec>.<sec>`) behind (see depmod(8);
 //! all-or-nothing publishing).
 //!
 //! A rename failing after other renames succeeded (only the n-th call fails, counted by a

@@ -1,4 +1,4 @@
-//! kmod's own depmod test suite (testsuite/test-depmod.c in kmod 34.2, spec §9), rebuilt on
+//! kmod's own depmod test suite (testsuite/test-depmod.c in kmod 34.2), rebuilt on
 //! synthetic modules.
 //!
 //! kmod runs each case inside a fake root where `/etc/depmod.d` and `/lib/modules/...` resolve
@@ -159,8 +159,8 @@ fn depmod_modules_order_for_compressed() {
     let alias = r.text("modules.alias");
     assert!(alias.find(" hpsa\n").unwrap() < alias.find(" cciss\n").unwrap());
 
-    // The reference kmod (Debian's build) has no zlib: it ignores `.ko.gz` files entirely
-    // (spec §3.2), so the comparison uses the same tree with cciss compressed by xz.
+    // The reference kmod (Debian's build) has no zlib: it ignores `.ko.gz` files entirely,
+    // so the comparison uses the same tree with cciss compressed by xz.
     let t = tree();
     t.add_module("kernel/drivers/block/cciss.ko.xz", xz(&cciss));
     t.add_module("kernel/drivers/scsi/scsi_mod.ko.xz", xz(&scsi_mod));
@@ -336,7 +336,7 @@ fn depmod_detect_loop() {
 
 /// The search-order-external-* rootfs: mod-simple in foo/, foobar/ and the external directory
 /// `<root>/lib/modules/external`, enabled for `4\.4\..*` (the backslashes are eaten by the
-/// config reader, spec §2.3).
+/// config reader).
 fn external_tree(search: &str) -> Tree {
     let t = tree();
     let ext = t.root().join("lib/modules/external");

@@ -1,8 +1,8 @@
-//! Malformed module inputs (issue 5): truncated, corrupt and inconsistent ELF files, corrupt
+//! Malformed module inputs: truncated, corrupt and inconsistent ELF files, corrupt
 //! compressed streams and non-module files in the tree. Each case either matches the reference
 //! kmod 34.2 (outputs, stderr, exit status) or, where kmod misbehaves or this project documents a
-//! deliberate difference (spec §13), asserts our documented behaviour: exit status 0, the module
-//! listed in modules.dep without dependencies, one `failed to load symbols from <path>: <strerror>`
+//! deliberate difference (see depmod(8)), asserts our documented behaviour: exit status 0, the
+//! module listed in modules.dep without dependencies, one `failed to load symbols from <path>: <strerror>`
 //! error, no crash and no hang (every run has a timeout).
 
 use crate::support::compress::{gz, xz, zst};
@@ -687,7 +687,7 @@ fn zstd_without_content_size_is_decoded() {
         r.text("modules.dep"),
         "kernel/a.ko.zst: kernel/b.ko\nkernel/b.ko:\nkernel/c.ko: kernel/a.ko.zst kernel/b.ko\n"
     );
-    // kmod 34.2 refuses such a frame (spec §12b); we deliberately decode it (spec §13).
+    // kmod 34.2 refuses such a frame; we deliberately decode it (see depmod(8)).
     if let Some(r) = run_reference(&t, &[]) {
         assert!(
             r.stderr_text()

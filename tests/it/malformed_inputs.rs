@@ -1,4 +1,4 @@
-//! Malformed text inputs (issue 5): modules.order, modules.builtin, modules.builtin.modinfo,
+//! Malformed text inputs: modules.order, modules.builtin, modules.builtin.modinfo,
 //! System.map (`-F`) and Module.symvers (`-E`) with binary garbage, NUL bytes, CRLF line ends,
 //! lines longer than kmod's 4096-byte line buffer and than PATH_MAX, odd entries, empty files,
 //! directories in their place and missing files.
@@ -467,7 +467,7 @@ fn modinfo_huge_name() {
 }
 
 /// kmod 34 stops with FATAL on a non-ASCII index key, after renaming the files before it and
-/// leaving the temporary file behind; all or nothing (spec §13), we write nothing.
+/// leaving the temporary file behind; all or nothing (see depmod(8)), we write nothing.
 #[test]
 fn modinfo_non_ascii_alias_value() {
     let t = base();
@@ -493,7 +493,7 @@ fn modinfo_binary_garbage() {
 
 /// kmod fails to generate modules.builtin.alias.bin (`Could not write index
 /// 'modules.builtin.alias.bin': Invalid argument`, exit 1) after renaming the nine files before
-/// it. All or nothing (spec §13): we print the same and write nothing.
+/// it. All or nothing (see depmod(8)): we print the same and write nothing.
 #[test]
 fn modinfo_is_a_directory() {
     let t = base();
@@ -742,7 +742,7 @@ fn all_or_nothing_like_reference(t: &Tree, args: &[&str]) -> Run {
 
 /// A modules.builtin.modinfo field over 4095 bytes: kmod warns `Could not flush stream: 28.
 /// Partial content: ...` and keeps a truncated or empty field, then resynchronises mid-record
-/// (spec §8: garbage in, garbage out, not emulated). We index the whole field silently; every
+/// (garbage in, garbage out, not emulated). We index the whole field silently; every
 /// other output, and the exit status, as the reference.
 fn huge_field(t: &Tree) {
     let r = ours_sane(t, &[]);

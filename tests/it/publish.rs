@@ -1,4 +1,4 @@
-//! Publishing: the outputs replace the old files all or nothing (spec §13), and runs at the
+//! Publishing: the outputs replace the old files all or nothing (see depmod(8)), and runs at the
 //! same time on the same tree both finish with a complete, consistent set.
 
 use crate::support::all_or_nothing::{assert_failed_replacing_nothing, mark_old_outputs};

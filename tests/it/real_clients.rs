@@ -1,4 +1,4 @@
-//! libkmod's own tools read our indexes exactly as they read kmod's (issue 6, "real clients").
+//! libkmod's own tools read our indexes exactly as they read kmod's ("real clients").
 //!
 //! On the real Debian `cloud-amd64` tree (`scripts/fetch-trees cloud-amd64`), our depmod, installed
 //! into a temporary DESTDIR, indexes one copy of the module directory (root A) and the reference

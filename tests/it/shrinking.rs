@@ -1,4 +1,4 @@
-//! A module file that shrinks while it is being read (issue 5).
+//! A module file that shrinks while it is being read.
 //!
 //! Modules are never mapped: a large one is read with `pread` section by section through
 //! `source::FileSource`, whose size comes from the `fstat` made when the file was opened. So a file

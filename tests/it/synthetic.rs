@@ -306,7 +306,7 @@ fn files_mode() {
 // Cycles
 // ---------------------------------------------------------------------------------------------
 
-/// The kmod testsuite's detect-loop tree (spec §9): mod-loop-a..k, empty modules.order.
+/// The kmod testsuite's detect-loop tree: mod-loop-a..k, empty modules.order.
 #[test]
 fn detect_loop() {
     let t = Tree::new();
@@ -348,7 +348,7 @@ fn detect_loop() {
     compare_with_reference(&t, &[]);
 }
 
-/// a ↔ b cycle, a → c → d below it: the one-name `Cycle detected: c` line (spec §5.6).
+/// a ↔ b cycle, a → c → d below it: the one-name `Cycle detected: c` line.
 #[test]
 fn cycle_with_module_below() {
     let t = Tree::new();
@@ -388,9 +388,9 @@ fn cycle_self() {
     compare_with_reference(&t, &[]);
 }
 
-/// kmod's cycle reporter never terminates on this tree (spec §5.6 "Known defect": hang-m is used
+/// kmod's cycle reporter never terminates on this tree (a known kmod defect: hang-m is used
 /// by the cycle hang-a ↔ hang-b and itself uses the cycle hang-c ↔ hang-d), so the reference is
-/// NOT run here (it eats memory until killed). Spec §13: we must report the cycles, exit 1 and
+/// NOT run here (it eats memory until killed). As depmod(8) says, we must report the cycles, exit 1 and
 /// write nothing, without hanging.
 #[test]
 fn cycle_reporter_hang_case() {
@@ -464,7 +464,7 @@ fn cycle_reporter_hang_case() {
 /// A sibling of the hang case where kmod's cycle reporter does not hang but aborts: the cycle
 /// hang-c → {hang-d, hang-d2} → hang-c branches, so re-expanding it (from root hang-m, which is
 /// not on it) grows kmod's DFS stack until `Assertion 'is < stack_size' failed` → SIGABRT.
-/// Not described in the spec (§5.6 only mentions the endless loop). The reference is run: it
+/// A second kmod defect, beside the endless loop above. The reference is run: it
 /// dies within milliseconds. Ours must print what kmod printed before dying, then finish the
 /// report like the hang case, exit 1 and write nothing.
 #[test]

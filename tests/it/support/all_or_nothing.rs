@@ -1,4 +1,4 @@
-//! All-or-nothing publishing (spec §13), checked the same way by every test of a failing run
+//! All-or-nothing publishing (see depmod(8)), checked the same way by every test of a failing run
 //! (bad characters, endless inputs, I/O errors, full or read-only file systems, blocked names):
 //! the old indexes stay byte-identical and no temporary file is left.
 
