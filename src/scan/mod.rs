@@ -3,11 +3,14 @@
 //! the file has not changed. The results come back in the array's order, whatever the
 //! scheduling, so nothing downstream depends on the number of threads.
 
+pub mod budget;
 pub mod cache;
+pub mod compressed;
 pub mod elf;
 pub mod facts;
 pub mod module;
 pub mod source;
+pub mod sparse;
 
 pub use facts::{ElfFacts, Export, Import, Str};
 pub use module::{LoadError, Scanned, scan_path};

@@ -13,12 +13,15 @@ pub trait Source {
     fn prefetch(&self, _ranges: &[(u64, u64)]) {}
 }
 
-/// Bytes read from a [`Source`]: borrowed from an image in memory, or a pooled buffer.
+/// Bytes read from a [`Source`]: borrowed from an image in memory, a pooled buffer, or a
+/// vector of its own.
 pub enum Buf<'a> {
     /// A slice of an in-memory image.
     Borrowed(&'a [u8]),
     /// A buffer from this thread's pool, returned to it when dropped.
     Pooled(Pooled),
+    /// A vector of its own (a sparse image's stand-in for bytes it did not keep).
+    Owned(Vec<u8>),
 }
 
 impl std::ops::Deref for Buf<'_> {
@@ -27,6 +30,7 @@ impl std::ops::Deref for Buf<'_> {
         match self {
             Buf::Borrowed(b) => b,
             Buf::Pooled(p) => &p.vec[..p.len],
+            Buf::Owned(v) => v,
         }
     }
 }
@@ -41,16 +45,75 @@ pub struct Pooled {
 /// Buffers kept per thread, and the largest one worth keeping.
 const POOL_BUFFERS: usize = 8;
 const POOL_MAX_BYTES: usize = 64 << 20;
+/// The most bytes (of capacity) all threads' pools keep together: more threads never mean
+/// proportionally more memory kept idle.
+pub const POOL_TOTAL_MAX: usize = 128 << 20;
+
+/// The capacity of every buffer in every thread's pool.
+static POOLED_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A thread's pool; what it still holds when the thread ends is taken off [`POOLED_BYTES`].
+struct Pool(Vec<Vec<u8>>);
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let bytes: usize = self.0.iter().map(Vec::capacity).sum();
+        POOLED_BYTES.fetch_sub(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 thread_local! {
-    static POOL: std::cell::RefCell<Vec<Vec<u8>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static POOL: std::cell::RefCell<Pool> = const { std::cell::RefCell::new(Pool(Vec::new())) };
+}
+
+/// A buffer from this thread's pool, or a new empty one.
+fn pool_pop() -> Vec<u8> {
+    let vec = POOL
+        .try_with(|p| p.borrow_mut().0.pop())
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    POOLED_BYTES.fetch_sub(vec.capacity(), std::sync::atomic::Ordering::Relaxed);
+    vec
+}
+
+/// Give a buffer to this thread's pool, if it is worth keeping and there is room.
+fn pool_push(vec: Vec<u8>) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let cap = vec.capacity();
+    if cap == 0 || cap > POOL_MAX_BYTES {
+        return;
+    }
+    let room = POOLED_BYTES.fetch_update(Relaxed, Relaxed, |total| {
+        (total + cap <= POOL_TOTAL_MAX).then_some(total + cap)
+    });
+    if room.is_err() {
+        return;
+    }
+    let kept = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if p.0.len() < POOL_BUFFERS {
+            p.0.push(vec);
+            true
+        } else {
+            false
+        }
+    });
+    if kept != Ok(true) {
+        POOLED_BYTES.fetch_sub(cap, Relaxed);
+    }
+}
+
+/// The bytes all pools hold (for tests).
+pub fn pooled_bytes() -> usize {
+    POOLED_BYTES.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 impl Pooled {
     /// Fill a pooled buffer with `fill` (which appends to an empty vector, keeping its
     /// capacity): what decompression writes into.
     pub fn filled_with<E>(fill: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Pooled, E> {
-        let mut vec = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        let mut vec = pool_pop();
         vec.clear();
         let result = fill(&mut vec);
         let len = vec.len();
@@ -60,7 +123,7 @@ impl Pooled {
 
     /// A buffer of `len` bytes (contents unspecified until filled).
     fn take(len: usize) -> Pooled {
-        let mut vec = POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        let mut vec = pool_pop();
         if vec.len() < len {
             vec.resize(len, 0);
         }
@@ -70,15 +133,7 @@ impl Pooled {
 
 impl Drop for Pooled {
     fn drop(&mut self) {
-        let vec = std::mem::take(&mut self.vec);
-        if vec.len() <= POOL_MAX_BYTES {
-            POOL.with(|p| {
-                let mut p = p.borrow_mut();
-                if p.len() < POOL_BUFFERS {
-                    p.push(vec);
-                }
-            });
-        }
+        pool_push(std::mem::take(&mut self.vec));
     }
 }
 
@@ -362,6 +417,30 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_pools_keep_a_bounded_total() {
+        // Eight threads each give back buffers of 48 MiB (reserved, never touched): the
+        // pools keep at most POOL_TOTAL_MAX of them together.
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let bufs: Vec<Pooled> = (0..3)
+                        .map(|_| {
+                            Pooled::filled_with(|v| {
+                                v.reserve_exact(48 << 20);
+                                Ok::<(), ()>(())
+                            })
+                            .unwrap()
+                        })
+                        .collect();
+                    drop(bufs);
+                    assert!(pooled_bytes() <= POOL_TOTAL_MAX);
+                });
+            }
+        });
+        assert!(pooled_bytes() <= POOL_TOTAL_MAX);
     }
 
     #[test]
