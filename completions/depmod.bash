@@ -91,7 +91,7 @@ _depmod()
         [-a]=- [-A]=- [-b]=dir [-m]=dir [-o]=dir [-C]=path [-E]=file [-F]=file
         [-e]=- [-v]=- [-n]=- [-P]=free [-w]=- [-V]=- [-h]=- [-j]=free
         [--cache]=- [--no-cache]=- [--check]=- [--kernels]=free [--diagnostics]=free
-        [--strict]=- [--graph]=-
+        [--strict]=- [--graph]=- [--explain]=free
     )
     # ... each long name with the option it names ...
     local -A _depmod_longs=(
@@ -100,9 +100,10 @@ _depmod()
         [--show]=-n [--dry-run]=-n [--symbol-prefix]=-P [--warn]=-w [--version]=-V
         [--help]=-h [--jobs]=-j [--cache]=--cache [--no-cache]=--no-cache [--check]=--check
         [--kernels]=--kernels [--diagnostics]=--diagnostics [--strict]=--strict [--graph]=--graph
+        [--explain]=--explain
     )
     # ... and the options that are additions to kmod's.
-    local _depmod_additions='-j --cache --no-cache --check --kernels --diagnostics --strict --graph'
+    local _depmod_additions='-j --cache --no-cache --check --kernels --diagnostics --strict --graph --explain'
     COMPREPLY=()
 
     # Words up to the cursor as getopt will see them. Bash splits words at the characters of

@@ -29,7 +29,7 @@ function __depmod_scan
         else if string match -q -- '--*' $w
             set -l name (string replace -r -- '=.*' '' $w)
             set -l letter (__depmod_long_letter $name)
-            contains -- "$letter" b m o C E F P j kernels diagnostics; or continue
+            contains -- "$letter" b m o C E F P j kernels diagnostics explain; or continue
             if string match -q -- '*=*' $w
                 set -l value (string replace -r -- '^[^=]*=' '' $w)
                 test $letter = b; and set base $value
@@ -60,11 +60,11 @@ end
 # The option that long option $argv[1] names: its short letter, or its name for an option
 # without one. It may be an unambiguous prefix, matched first against kmod's names and then
 # against our additions (-j, --cache, --no-cache, --check, --kernels, --diagnostics,
-# --strict, --graph), as depmod's getopt_long does.
+# --strict, --graph, --explain), as depmod's getopt_long does.
 function __depmod_long_letter
     set -l kmod all:a quick:A basedir:b moduledir:m outdir:o config:C symvers:E filesyms:F \
         errsyms:e verbose:v show:n dry-run:n symbol-prefix:P warn:w version:V help:h
-    set -l additions jobs:j cache:cache no-cache:no-cache check:check kernels:kernels diagnostics:diagnostics strict:strict graph:graph
+    set -l additions jobs:j cache:cache no-cache:no-cache check:check kernels:kernels diagnostics:diagnostics strict:strict graph:graph explain:explain
     set -l name (string sub -s 3 -- $argv[1])
     for table in kmod additions
         set -l found
@@ -170,6 +170,7 @@ complete -c depmod -l kernels -x -a 'all' -d 'Index each kernel of LIST (all, or
 complete -c depmod -l diagnostics -x -a 'text json summary' -d 'Print messages as text, json (JSON Lines) or summary'
 complete -c depmod -l strict -d 'Exit 2 when any warning or error was printed'
 complete -c depmod -l graph -d 'Print the dependency graph (Graphviz DOT); write nothing'
+complete -c depmod -l explain -x -a '(__depmod_arg file)' -d 'Explain MODULE\'s file, dependencies and load order; write nothing'
 # Operands: the kernel version, then module files.
 complete -c depmod -n __depmod_wants_version -a '(__depmod_versions)'
 complete -c depmod -n __depmod_wants_module -a '(__depmod_modules)'

@@ -43,7 +43,9 @@ fn main() {
 
     let config = depmod::config::Config::default();
     let (t, found) = fastest(runs, || {
-        depmod::discover::discover(&dir, &config, &mut quiet()).expect("the module directory")
+        depmod::discover::discover(&dir, &config, &mut quiet())
+            .expect("the module directory")
+            .candidates
     });
     println!("discover  {t:7.2} ms  {} modules", found.len());
 

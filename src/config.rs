@@ -26,6 +26,62 @@ pub struct Config {
     pub externals: Vec<Vec<u8>>,
     /// `exclude` names.
     pub excludes: Vec<Vec<u8>>,
+    /// Where each `search` token was read, parallel to `search` (for `--explain`).
+    pub search_origins: Vec<Origin>,
+    /// Where each override was read, parallel to `overrides`.
+    pub override_origins: Vec<Origin>,
+    /// Where each external directory was read, parallel to `externals`.
+    pub external_origins: Vec<Origin>,
+}
+
+/// The configuration line a rule was read from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// The configuration file.
+    pub file: Vec<u8>,
+    /// The number of the line (its last physical line, as kmod's messages count).
+    pub line: usize,
+    /// The line's words, joined by single spaces.
+    pub text: Vec<u8>,
+}
+
+/// Where a module file's search priority came from, as kmod's rules credit it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rank {
+    /// Under the directory at this index of [`Config::effective_search`].
+    Search(usize),
+    /// Under the external directory at this index of [`Config::externals`].
+    External(usize),
+    /// In no directory of the list: the priority of its `built-in` entry.
+    BuiltIn,
+    /// In no directory of the list, which has no `built-in` entry: the lowest priority.
+    Unlisted,
+}
+
+/// The rule that decided between two files of the same module name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rule {
+    /// The override at this index of [`Config::overrides`] names the winner.
+    Override(usize),
+    /// The search list: the winner's and the loser's ranks; `tie` when their priorities are
+    /// equal (the file registered first stays).
+    Search {
+        /// The winner's rank.
+        winner: Rank,
+        /// The loser's rank.
+        loser: Rank,
+        /// Equal priorities.
+        tie: bool,
+    },
+}
+
+/// Which of two files of the same module name stays, and why.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Decision {
+    /// The registered file stays.
+    pub keep_old: bool,
+    /// The rule that decided.
+    pub rule: Rule,
 }
 
 /// A module file as the priority rules see it.
@@ -54,47 +110,77 @@ impl Config {
     /// Whether an already registered module file `old` stays when `new` has the same name
     /// (quirks included).
     pub fn keep_old(&self, new: FileRef, old: FileRef) -> bool {
-        for ov in self.overrides.iter().rev() {
+        self.decide(new, old).keep_old
+    }
+
+    /// [`Config::keep_old`] with the rule that decided.
+    pub fn decide(&self, new: FileRef, old: FileRef) -> Decision {
+        for (i, ov) in self.overrides.iter().enumerate().rev() {
             if override_key(new).as_deref() == Some(ov.as_slice()) {
-                return false;
+                return Decision {
+                    keep_old: false,
+                    rule: Rule::Override(i),
+                };
             }
             if override_key(old).as_deref() == Some(ov.as_slice()) {
-                return true;
+                return Decision {
+                    keep_old: true,
+                    rule: Rule::Override(i),
+                };
             }
         }
         let (mut newprio, mut oldprio, mut bprio) = (-1i64, -1i64, -1i64);
+        let (mut newrank, mut oldrank) = (Rank::Unlisted, Rank::Unlisted);
         let mut index = 0i64;
-        for entry in self.effective_search().iter().rev() {
+        for (e, entry) in self.effective_search().iter().enumerate().rev() {
             match entry {
                 SearchEntry::BuiltIn => bprio = index,
                 SearchEntry::External => {
-                    for ext in self.externals.iter().rev() {
+                    for (x, ext) in self.externals.iter().enumerate().rev() {
                         if under(new.path, ext) {
-                            newprio = index;
+                            (newprio, newrank) = (index, Rank::External(x));
                         }
                         if under(old.path, ext) {
-                            oldprio = index;
+                            (oldprio, oldrank) = (index, Rank::External(x));
                         }
                         index += 1;
                     }
                 }
                 SearchEntry::Dir(dir) => {
                     if new.relpath.is_some_and(|r| under(r, dir)) {
-                        newprio = index;
+                        (newprio, newrank) = (index, Rank::Search(e));
                     } else if old.relpath.is_some_and(|r| under(r, dir)) {
-                        oldprio = index;
+                        (oldprio, oldrank) = (index, Rank::Search(e));
                     }
                 }
             }
             index += 1;
         }
+        let fallback = if bprio < 0 {
+            Rank::Unlisted
+        } else {
+            Rank::BuiltIn
+        };
         if newprio < 0 {
-            newprio = bprio;
+            (newprio, newrank) = (bprio, fallback);
         }
         if oldprio < 0 {
-            oldprio = bprio;
+            (oldprio, oldrank) = (bprio, fallback);
         }
-        newprio <= oldprio
+        let keep_old = newprio <= oldprio;
+        let (winner, loser) = if keep_old {
+            (oldrank, newrank)
+        } else {
+            (newrank, oldrank)
+        };
+        Decision {
+            keep_old,
+            rule: Rule::Search {
+                winner,
+                loser,
+                tie: newprio == oldprio,
+            },
+        }
     }
 }
 
@@ -132,6 +218,86 @@ mod tests {
         assert!(c.keep_old(f(b"extra/a.ko", b"a"), f(b"kernel/a.ko", b"a")));
         // Same search dir: the later one wins (the else-if quirk).
         assert!(!c.keep_old(f(b"updates/x/a.ko", b"a"), f(b"updates/a.ko", b"a")));
+    }
+
+    #[test]
+    fn decisions_name_their_rule() {
+        let c = Config {
+            search: vec![
+                SearchEntry::Dir(b"updates".to_vec()),
+                SearchEntry::External,
+                SearchEntry::BuiltIn,
+                SearchEntry::Dir(b"extra".to_vec()),
+            ],
+            overrides: vec![b"kernel/a".to_vec()],
+            externals: vec![b"/ext".to_vec()],
+            ..Config::default()
+        };
+        let abs = |p: &'static [u8], name: &'static [u8]| FileRef {
+            path: p,
+            relpath: None,
+            name,
+        };
+        let d = c.decide(f(b"updates/a.ko", b"a"), f(b"kernel/a.ko", b"a"));
+        assert_eq!((d.keep_old, d.rule), (true, Rule::Override(0)));
+        let d = c.decide(f(b"kernel/b.ko", b"b"), f(b"updates/b.ko", b"b"));
+        let rule = Rule::Search {
+            winner: Rank::Search(0),
+            loser: Rank::BuiltIn,
+            tie: false,
+        };
+        assert_eq!((d.keep_old, d.rule), (true, rule));
+        let d = c.decide(abs(b"/ext/b.ko", b"b"), f(b"extra/b.ko", b"b"));
+        let rule = Rule::Search {
+            winner: Rank::External(0),
+            loser: Rank::Search(3),
+            tie: false,
+        };
+        assert_eq!((d.keep_old, d.rule), (false, rule));
+        let d = c.decide(f(b"kernel/b.ko", b"b"), f(b"drivers/b.ko", b"b"));
+        let rule = Rule::Search {
+            winner: Rank::BuiltIn,
+            loser: Rank::BuiltIn,
+            tie: true,
+        };
+        assert_eq!((d.keep_old, d.rule), (true, rule));
+        // Every decision is keep_old's.
+        for (new, old) in [
+            (&b"updates/a.ko"[..], &b"kernel/a.ko"[..]),
+            (b"extra/a.ko", b"kernel/a.ko"),
+            (b"kernel/a.ko", b"extra/a.ko"),
+        ] {
+            assert_eq!(
+                c.decide(f(new, b"a"), f(old, b"a")).keep_old,
+                c.keep_old(f(new, b"a"), f(old, b"a"))
+            );
+        }
+    }
+
+    #[test]
+    fn origins_are_recorded() {
+        let mut log = Log::default();
+        let mut c = Config::default();
+        c.parse(
+            b"f.conf",
+            b"search  updates\tbuilt-in\n\noverride a * extra\nexternal * /ext\n",
+            b"6.1",
+            &mut log,
+        );
+        let o = |line, text: &[u8]| Origin {
+            file: b"f.conf".to_vec(),
+            line,
+            text: text.to_vec(),
+        };
+        assert_eq!(
+            c.search_origins,
+            vec![
+                o(1, b"search updates built-in"),
+                o(1, b"search updates built-in")
+            ]
+        );
+        assert_eq!(c.override_origins, vec![o(3, b"override a * extra")]);
+        assert_eq!(c.external_origins, vec![o(4, b"external * /ext")]);
     }
 
     #[test]
@@ -332,9 +498,19 @@ impl Config {
                 .filter(|t| !t.is_empty());
             let Some(cmd) = tokens.next() else { continue };
             let at = |what: &[u8]| msg!(file, b":", n.to_string(), b": ", what);
+            let origin = || Origin {
+                file: file.to_vec(),
+                line: n,
+                text: line
+                    .split(|&b| b == b' ' || b == b'\t')
+                    .filter(|t| !t.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(&b' '),
+            };
             let ok = match cmd {
                 b"search" => {
                     for t in tokens {
+                        self.search_origins.push(origin());
                         self.search.push(match t {
                             b"built-in" => SearchEntry::BuiltIn,
                             b"external" => SearchEntry::External,
@@ -347,6 +523,7 @@ impl Config {
                     (Some(module), Some(kver), Some(subdir)) => {
                         if version_matches(kver, version) {
                             self.overrides.push(msg!(subdir, b"/", module));
+                            self.override_origins.push(origin());
                         } else {
                             log.log(
                                 Level::Info,
@@ -361,6 +538,7 @@ impl Config {
                     (Some(kver), Some(dir)) => {
                         if version_matches(kver, version) {
                             self.externals.push(dir.to_vec());
+                            self.external_origins.push(origin());
                         } else {
                             log.log(
                                 Level::Info,

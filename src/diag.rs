@@ -23,6 +23,16 @@ pub enum Level {
 }
 
 impl Level {
+    /// The least severe level shown with `verbose` times `-v`.
+    pub fn of_verbosity(verbose: u32) -> Level {
+        match verbose {
+            0 => Level::Warning,
+            1 => Level::Notice,
+            2 => Level::Info,
+            _ => Level::Debug,
+        }
+    }
+
     /// The word kmod prints for this level.
     pub fn word(self) -> &'static str {
         match self {
@@ -109,6 +119,13 @@ impl Log {
     /// Record a WARNING message.
     pub fn warning(&mut self, text: impl Into<Vec<u8>>) {
         self.log(Level::Warning, text);
+    }
+
+    /// Whether a warning or an error (or worse) was recorded (`--strict`).
+    pub fn warned(&self) -> bool {
+        self.diags
+            .iter()
+            .any(|d| d.level.is_some_and(|l| l <= Level::Warning))
     }
 
     /// Record a verbatim line (getopt's messages).

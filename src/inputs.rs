@@ -104,6 +104,30 @@ fn read_kernel_file(path: &[u8]) -> Result<Vec<u8>, Fatal> {
     }
 }
 
+/// The kernel's symbols from `-E` or `-F`, and whether `-e` stays on: it needs one of them
+/// (warned about when missing).
+pub fn kernel_symbols(
+    args: &crate::cli::Args,
+    log: &mut Log,
+) -> Result<(Option<Vec<KernelSymbol>>, bool), Fatal> {
+    Ok(if let Some(f) = &args.symvers {
+        (
+            Some(load_symvers(f, args.symbol_prefix, log)?),
+            args.errsyms,
+        )
+    } else if let Some(f) = &args.filesyms {
+        (
+            Some(load_system_map(f, args.symbol_prefix, log)?),
+            args.errsyms,
+        )
+    } else {
+        if args.errsyms {
+            log.warning("-e needs -E or -F\n");
+        }
+        (None, false)
+    })
+}
+
 /// Read Module.symvers (`-E`): `vmlinux` symbols with their CRCs.
 pub fn load_symvers(
     path: &[u8],

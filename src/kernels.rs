@@ -1,16 +1,18 @@
 //! `--kernels`: index several kernels in one run. Each kernel's run is exactly a separate
-//! run of depmod for that version (same outputs, same messages); the runs share the thread
-//! pool, and at most one per thread is in progress at a time. Messages and output are given
-//! kernel after kernel, in the order of the list; the exit status is the worst of the runs.
+//! run of depmod for that version (same outputs, same messages). Two kernels are indexed at a
+//! time, so that one's serial stages (walk, link, render, publish) overlap the other's scan;
+//! both scan on the one shared thread pool. Messages and output are given kernel after
+//! kernel, in the order of the list; the exit status is the worst of the runs.
 
 use crate::cli::Args;
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::discover::is_module_name;
 use crate::{Outcome, msg};
-use rayon::prelude::*;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How deep below a kernel's directory `all` looks for a module file.
 const SEARCH_DEPTH: usize = 8;
@@ -72,16 +74,50 @@ fn holds_modules(dir: &Path, depth: usize) -> bool {
     subdirs.iter().any(|d| holds_modules(d, depth + 1))
 }
 
-/// Run `one` for every kernel of `versions`, in parallel on the thread pool, and join the
-/// outcomes in the list's order.
+/// How many kernels are indexed at the same time (each holds its modules' facts in memory).
+pub const CONCURRENT: usize = 2;
+
+/// Run `one` for every kernel of `versions`, [`CONCURRENT`] at a time, and join the outcomes
+/// in the list's order. The runs are on threads of their own, not the pool's: a pool thread
+/// waiting for its scan could otherwise pick up a whole other kernel and hold the first up.
 pub fn run_each(args: &Args, versions: &[Vec<u8>], one: fn(&Args) -> Outcome) -> Outcome {
-    let outcomes: Vec<Outcome> = versions
-        .par_iter()
-        .map(|v| {
-            let mut a = args.clone();
-            a.version = Some(v.clone());
-            a.kernels = None;
-            one(&a)
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Outcome>>> = versions.iter().map(|_| Mutex::new(None)).collect();
+    let run_one = |i: usize| {
+        let mut a = args.clone();
+        a.version = Some(versions[i].clone());
+        a.kernels = None;
+        one(&a)
+    };
+    std::thread::scope(|s| {
+        let workers = CONCURRENT.min(versions.len());
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= versions.len() {
+                            break;
+                        }
+                        let o = run_one(i);
+                        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            let _ = h.join();
+        }
+    });
+    let outcomes: Vec<Outcome> = slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .unwrap_or_else(|e| e.into_inner())
+                .unwrap_or_else(|| Outcome {
+                    status: 1,
+                    ..Outcome::default()
+                })
         })
         .collect();
     let mut out = Outcome {

@@ -47,6 +47,7 @@ pub mod config;
 pub mod cstd;
 pub mod diag;
 pub mod discover;
+pub mod explain;
 pub mod hash;
 pub mod inputs;
 pub mod kernels;
@@ -90,12 +91,7 @@ pub fn run(args: &cli::Args) -> Outcome {
         None => run_one(args),
     };
     out.diagnostics = args.diagnostics;
-    let warned = out
-        .log
-        .diags
-        .iter()
-        .any(|d| d.level <= Some(Level::Warning) && d.level.is_some());
-    if args.strict && out.status == 0 && warned {
+    if args.strict && out.status == 0 && out.log.warned() {
         out.status = cli::STRICT_STATUS;
     }
     out
@@ -123,15 +119,7 @@ fn run_one(args: &cli::Args) -> Outcome {
 }
 
 fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
-    let version = match &args.version {
-        Some(v) => {
-            if !cli::version_is_valid(v) {
-                return Err(Fatal::error(msg!(b"Bad version passed ", v, b"\n")));
-            }
-            v.clone()
-        }
-        None => discover::dirs::uname_release(),
-    };
+    let version = discover::dirs::version(args)?;
     let dirs = discover::dirs::dirs(args, &version)?;
     let log = &mut out.log;
     let mut outdated = false;
@@ -141,37 +129,23 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         }
         outdated = true;
     }
-    log.set_threshold(match args.verbose {
-        0 => Level::Warning,
-        1 => Level::Notice,
-        2 => Level::Info,
-        _ => Level::Debug,
-    });
+    log.set_threshold(Level::of_verbosity(args.verbose));
 
-    let mut errsyms = args.errsyms;
-    let kernel = if let Some(f) = &args.symvers {
-        Some(inputs::load_symvers(f, args.symbol_prefix, log)?)
-    } else if let Some(f) = &args.filesyms {
-        Some(inputs::load_system_map(f, args.symbol_prefix, log)?)
-    } else {
-        if errsyms {
-            log.warning("-e needs -E or -F\n");
-            errsyms = false;
-        }
-        None
-    };
+    let (kernel, errsyms) = inputs::kernel_symbols(args, log)?;
 
     let clock = Clock::start();
     let whole_tree = args.files.is_empty() || args.all || outdated;
-    let candidates = if whole_tree {
+    let (config, found) = if whole_tree {
         let config = config::load(&args.config_paths, &version, log)?;
-        discover::discover(&dirs.dirname, &config, log)?
+        let found = discover::discover(&dirs.dirname, &config, log)?;
+        (config, found)
     } else {
-        discover::files::files_mode(&args.files, &dirs.dirname, log)?
+        let files = discover::files::files_mode(&args.files, &dirs.dirname, log)?;
+        (config::Config::default(), files.into())
     };
     clock.lap(log, "discover");
     // kmod's module array holds at most 65,534 modules; it checks before reading modules.order.
-    if candidates.len() >= MAX_MODULES {
+    if found.candidates.len() >= MAX_MODULES {
         return Err(Fatal::new(msg!(
             b"could not build module array: ",
             strerror(libc::ERANGE),
@@ -179,26 +153,10 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         )));
     }
     let order = inputs::read_modules_order(&dirs.dirname, log)?;
-    let modules = order::module_array(candidates, order.as_deref());
+    let modules = order::module_array(found.candidates, order.as_deref());
 
     clock.lap(log, "order");
-    // The scan cache is on by default where depmod indexes the running system (no other
-    // root, no other output directory); an image or cross build stays reproducible.
-    let running_system = args
-        .basedir
-        .as_deref()
-        .is_none_or(|b| b.iter().all(|&c| c == b'/'))
-        && args.outdir.is_none();
-    let cache = args
-        .cache
-        .unwrap_or(running_system)
-        .then(|| scan::CacheUse {
-            dirname: &dirs.dirname,
-            path: msg!(dirs.outdirname, b"/", scan::cache::FILE_NAME),
-            // Files mode sees a few modules only: it reads the cache but does not rewrite it
-            // (that would drop every other module's record).
-            write: whole_tree && !args.dry_run && !args.check,
-        });
+    let cache = dirs.cache_use(args, whole_tree);
     let (scanned, new_cache) = scan::scan(&modules, args.jobs, cache, log);
     clock.lap(log, "scan");
     let facts = scan::facts(&modules, &scanned, log);
@@ -210,8 +168,22 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         prefix: args.symbol_prefix,
         verbose: args.verbose > 0,
     };
-    let graph = link::link(&modules, &facts, &opts, log, &mut out.stdout)?;
+    let graph = link::link_graph(&modules, &facts, &opts, log, &mut out.stdout);
     clock.lap(log, "link");
+    if !args.explain.is_empty() {
+        let known = explain::Known {
+            modules: &modules,
+            facts: &facts,
+            graph: &graph,
+            opts: &opts,
+            config: &config,
+            shadowed: &found.shadowed,
+            dirname: &dirs.dirname,
+        };
+        out.status = explain::explain(&known, args, log, &mut out.stdout);
+        return graph.checked().map(drop);
+    }
+    let graph = graph.checked()?;
     if args.graph {
         let dot = render::graph::dot(&modules, &graph, &dirs.dirname);
         out.stdout.extend_from_slice(&dot);
@@ -237,26 +209,13 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         return Ok(());
     }
     if args.dry_run {
-        for (_, kind, render) in render::OUTPUTS {
-            if *kind == render::Kind::Text {
-                let bytes = render(&linked, log)?;
-                out.stdout.extend_from_slice(&bytes);
-            }
-        }
-        return Ok(());
+        return render::text_outputs(&linked, log, &mut out.stdout);
     }
     let files = render::render_all(&linked, log)?;
     clock.lap(log, "render");
     let extra = new_cache.as_deref().map(|b| (scan::cache::FILE_NAME, b));
-    let replaced = publish::publish(&dirs.outdirname, &files, extra, log)?;
-    // Nothing replaced: modules.dep kept its time, and `-A` compares the modules' times with
-    // it. When a module is newer (touched, or rewritten with the same content), modules.dep
-    // gets the current time, so that a later `-A` sees the tree as current.
-    if !replaced
-        && dirs.outdirname == dirs.dirname
-        && !discover::quick::up_to_date(&dirs.dirname, &mut Log::default())
-    {
-        publish::touch(&msg!(dirs.dirname, b"/modules.dep"));
+    if !publish::publish(&dirs.outdirname, &files, extra, log)? {
+        dirs.keep_current();
     }
     clock.lap(log, "publish");
     drop(facts);

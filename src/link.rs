@@ -43,24 +43,27 @@ pub struct Graph {
     pub closure: Vec<Vec<usize>>,
     /// Module-owned symbols in kmod's symbol-table order: (name, provider index).
     pub symbols: Vec<(Vec<u8>, usize)>,
+    /// The modules depend on each other in a cycle (reported): `deps` and `dep_symbols` are
+    /// complete, `closure` and `symbols` empty.
+    pub cyclic: bool,
 }
 
-#[derive(Clone, Copy)]
-struct SymEntry {
-    owner: Option<usize>,
-    crc: u64,
+/// A symbol of the table linking resolves imports against.
+#[derive(Clone, Copy, Debug)]
+pub struct SymEntry {
+    /// The module that provides it (the last one in the module array that exports it), or
+    /// `None` for a kernel symbol (`-E`, `-F`).
+    pub owner: Option<usize>,
+    /// Its CRC.
+    pub crc: u64,
 }
 
-/// Link the module array. `facts[i]` is `None` for a module that could not be read.
-/// `stdout` receives the `-v` lines. A dependency cycle is reported and ends the run.
-pub fn link(
-    modules: &[Candidate],
-    facts: &[Option<&ElfFacts>],
-    opts: &LinkOptions,
-    log: &mut Log,
-    stdout: &mut Vec<u8>,
-) -> Result<Graph, Fatal> {
-    let n = modules.len();
+/// The symbol table: the kernel's symbols (`-E`, `-F`), then every module's exports, a later
+/// module's export replacing an earlier one's.
+pub fn symbol_table<'a>(
+    facts: &[Option<&'a ElfFacts>],
+    opts: &'a LinkOptions,
+) -> HashMap<&'a [u8], SymEntry> {
     let mut table: HashMap<&[u8], SymEntry> = HashMap::default();
     if let Some(kernel) = &opts.kernel {
         for s in kernel {
@@ -94,6 +97,49 @@ pub fn link(
             }
         }
     }
+    table
+}
+
+/// The name an import is looked up by: without a leading `.` and the symbol prefix.
+pub fn import_key(raw: &[u8], prefix: Option<u8>) -> &[u8] {
+    strip_prefix(raw.strip_prefix(b".").unwrap_or(raw), prefix)
+}
+
+/// Link the module array. `facts[i]` is `None` for a module that could not be read.
+/// `stdout` receives the `-v` lines. A dependency cycle is reported and ends the run.
+pub fn link(
+    modules: &[Candidate],
+    facts: &[Option<&ElfFacts>],
+    opts: &LinkOptions,
+    log: &mut Log,
+    stdout: &mut Vec<u8>,
+) -> Result<Graph, Fatal> {
+    link_graph(modules, facts, opts, log, stdout).checked()
+}
+
+impl Graph {
+    /// The graph, or the silent failure of a run whose modules depend on each other in a
+    /// cycle (already reported).
+    pub fn checked(self) -> Result<Graph, Fatal> {
+        if self.cyclic {
+            Err(Fatal::silent())
+        } else {
+            Ok(self)
+        }
+    }
+}
+
+/// [`link`], returning the direct dependencies even when there is a cycle (reported, and
+/// marked [`Graph::cyclic`]), so that `--explain` can still tell what it knows.
+pub fn link_graph(
+    modules: &[Candidate],
+    facts: &[Option<&ElfFacts>],
+    opts: &LinkOptions,
+    log: &mut Log,
+    stdout: &mut Vec<u8>,
+) -> Graph {
+    let n = modules.len();
+    let table = symbol_table(facts, opts);
     let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut dep_symbols: Vec<Vec<u32>> = vec![Vec::new(); n];
     let mut users = vec![0usize; n];
@@ -101,8 +147,7 @@ pub fn link(
         let Some(f) = f else { continue };
         for imp in &f.imports {
             let raw = f.str(imp.name);
-            let name = raw.strip_prefix(b".").unwrap_or(raw);
-            let name = strip_prefix(name, opts.prefix);
+            let name = import_key(raw, opts.prefix);
             let Some(sym) = table.get(name) else {
                 if opts.errsyms && !imp.weak {
                     log.warning(msg!(modules[i].path, b" needs unknown symbol ", raw, b"\n"));
@@ -141,7 +186,12 @@ pub fn link(
         Ok(r) => r,
         Err(remaining) => {
             report_cycles(modules, &deps, &remaining, log);
-            return Err(Fatal::silent());
+            return Graph {
+                deps,
+                dep_symbols,
+                cyclic: true,
+                ..Graph::default()
+            };
         }
     };
     let closure = closures(&deps, &ranks);
@@ -156,12 +206,13 @@ pub fn link(
         .map(|&i| (owned[i].0.to_vec(), owned[i].1))
         .collect();
     owned.clear();
-    Ok(Graph {
+    Graph {
         deps,
         dep_symbols,
         closure,
         symbols,
-    })
+        cyclic: false,
+    }
 }
 
 /// kmod's Kahn sort with a LIFO stack: the rank of each module, or the users count

@@ -153,6 +153,7 @@ pub fn classify(d: &Diag) -> Classified<'_> {
         || t.starts_with(b"-j needs")
         || t.starts_with(b"--diagnostics takes")
         || t.starts_with(b"--kernels needs")
+        || t.starts_with(b"--explain: ")
         || t.starts_with(b"could not load ")
     {
         c.kind = "bad-argument";
@@ -199,7 +200,7 @@ impl ColonExt for [u8] {
 
 /// `s` as a JSON string (bytes that are not UTF-8 as `\u00XX` of their Latin-1 value, so
 /// that every line parses).
-fn json_string(out: &mut String, s: &[u8]) {
+pub(crate) fn json_string(out: &mut String, s: &[u8]) {
     out.push('"');
     for chunk in s.utf8_chunks() {
         for ch in chunk.valid().chars() {

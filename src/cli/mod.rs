@@ -61,6 +61,9 @@ pub struct Args {
     pub strict: bool,
     /// `--graph`: print the dependency graph in Graphviz DOT, write nothing.
     pub graph: bool,
+    /// `--explain=MODULE`, in order: module names or module file paths to explain on stdout
+    /// (nothing is written).
+    pub explain: Vec<Vec<u8>>,
 }
 
 /// How the messages of a run are printed (`--diagnostics`).
@@ -200,6 +203,7 @@ pub fn parse_command(argv: &[OsString]) -> Command {
             OptId::Kernels => out.kernels = Some(val),
             OptId::Strict => out.strict = true,
             OptId::Graph => out.graph = true,
+            OptId::Explain => out.explain.push(val),
             OptId::Diagnostics => {
                 out.diagnostics = match &val[..] {
                     b"text" => Diagnostics::Text,

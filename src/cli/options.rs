@@ -58,6 +58,8 @@ pub enum OptId {
     Strict,
     /// `--graph` (an addition: the dependency graph in DOT)
     Graph,
+    /// `--explain=MODULE` (an addition: why a module's file, dependencies and load order)
+    Explain,
 }
 
 /// One row of the option table.
@@ -265,6 +267,14 @@ pub const OPTIONS: &[OptSpec] = &[
         arg_name: "",
         help: "Print the dependency graph (Graphviz DOT); write nothing",
     },
+    OptSpec {
+        short: 0,
+        long: &["explain"],
+        has_arg: HasArg::Required,
+        id: OptId::Explain,
+        arg_name: "MODULE",
+        help: "Explain MODULE's file, dependencies and load order; write nothing",
+    },
 ];
 
 impl OptSpec {
@@ -283,6 +293,7 @@ impl OptSpec {
                 | OptId::Diagnostics
                 | OptId::Strict
                 | OptId::Graph
+                | OptId::Explain
         )
     }
 }

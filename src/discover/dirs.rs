@@ -18,6 +18,17 @@ pub fn uname_release() -> Vec<u8> {
     rustix::system::uname().release().to_bytes().to_vec()
 }
 
+/// The kernel version: the one given (checked as kmod checks it), else `uname -r`.
+pub fn version(args: &cli::Args) -> Result<Vec<u8>, Fatal> {
+    match &args.version {
+        Some(v) if !cli::version_is_valid(v) => {
+            Err(Fatal::error(msg!(b"Bad version passed ", v, b"\n")))
+        }
+        Some(v) => Ok(v.clone()),
+        None => Ok(uname_release()),
+    }
+}
+
 /// Input and output directories.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Dirs {
@@ -73,4 +84,42 @@ pub fn dirs(args: &cli::Args, version: &[u8]) -> Result<Dirs, Fatal> {
         dirname,
         outdirname,
     })
+}
+
+impl Dirs {
+    /// How the scan cache is used, if at all. It is on by default where depmod indexes the
+    /// running system (no other root, no other output directory), so that an image or cross
+    /// build stays reproducible; `--cache`/`--no-cache` (or `DEPMOD_CACHE`) decide otherwise.
+    /// Files mode (`whole_tree` false) sees a few modules only: it reads the cache but does
+    /// not rewrite it (that would drop every other module's record).
+    pub fn cache_use(
+        &self,
+        args: &cli::Args,
+        whole_tree: bool,
+    ) -> Option<crate::scan::CacheUse<'_>> {
+        let running_system = args
+            .basedir
+            .as_deref()
+            .is_none_or(|b| b.iter().all(|&c| c == b'/'))
+            && args.outdir.is_none();
+        args.cache
+            .unwrap_or(running_system)
+            .then(|| crate::scan::CacheUse {
+                dirname: &self.dirname,
+                path: msg!(self.outdirname, b"/", crate::scan::cache::FILE_NAME),
+                write: whole_tree && !args.dry_run && !args.check,
+            })
+    }
+
+    /// After a run that replaced nothing: modules.dep kept its time, and `-A` compares the
+    /// modules' times with it. When a module is newer (touched, or rewritten with the same
+    /// content), modules.dep gets the current time, so that a later `-A` sees the tree as
+    /// current.
+    pub fn keep_current(&self) {
+        if self.outdirname == self.dirname
+            && !super::quick::up_to_date(&self.dirname, &mut crate::diag::Log::default())
+        {
+            crate::publish::touch(&msg!(self.dirname, b"/modules.dep"));
+        }
+    }
 }

@@ -5,7 +5,7 @@ pub mod dirs;
 pub mod files;
 pub mod quick;
 
-use crate::config::{Config, FileRef};
+use crate::config::{Config, FileRef, Rule};
 use crate::diag::{Fatal, Log, errno_of, strerror};
 use crate::msg;
 use rustc_hash::FxHashMap as HashMap;
@@ -120,12 +120,46 @@ pub fn is_module_name(name: &[u8]) -> bool {
 /// kmod's `PATH_MAX`: a module path this long cannot be `stat`ed (`ENAMETOOLONG`).
 pub(crate) const PATH_MAX: usize = 4096;
 
+/// A module file that lost to another file of the same module name, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shadowed {
+    /// The module name.
+    pub name: Vec<u8>,
+    /// The file left out (absolute, as [`Candidate::path`]).
+    pub path: Vec<u8>,
+    /// The file it lost to: the chosen one, or one that later lost in turn.
+    pub winner: Vec<u8>,
+    /// The rule that decided.
+    pub rule: Rule,
+}
+
+/// What discovery found: the chosen files, and the files they shadowed (only module names
+/// with more than one file have any; nothing is allocated for the others).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Discovered {
+    /// One file per module name, in discovery order.
+    pub candidates: Vec<Candidate>,
+    /// Every file left out for another of its name, in the order of the decisions.
+    pub shadowed: Vec<Shadowed>,
+}
+
+impl From<Vec<Candidate>> for Discovered {
+    fn from(candidates: Vec<Candidate>) -> Discovered {
+        Discovered {
+            candidates,
+            shadowed: Vec::new(),
+        }
+    }
+}
+
 /// The registry of chosen files, keyed by module name.
 #[derive(Default)]
 struct Registry {
     /// Chosen files; `None` where a module was dropped.
     list: Vec<Option<Candidate>>,
     by_name: HashMap<Vec<u8>, usize>,
+    /// The files that lost, with the rule that decided.
+    shadowed: Vec<Shadowed>,
 }
 
 impl Registry {
@@ -141,14 +175,24 @@ impl Registry {
         log: &mut Log,
     ) {
         let old = self.by_name.get(&cand.name).copied();
+        let mut rule = None;
         if let Some(i) = old
             && let Some(o) = &self.list[i]
-            && config.keep_old(
+        {
+            let d = config.decide(
                 file_ref(walk_path, &cand.name, dirname),
                 o.file_ref(dirname),
-            )
-        {
-            return;
+            );
+            if d.keep_old {
+                self.shadowed.push(Shadowed {
+                    winner: o.path.clone(),
+                    name: cand.name,
+                    path: cand.path,
+                    rule: d.rule,
+                });
+                return;
+            }
+            rule = Some(d.rule);
         }
         // libkmod `stat`s the absolute path; one of PATH_MAX bytes or more fails.
         if cand.path.len() >= PATH_MAX {
@@ -170,7 +214,17 @@ impl Registry {
             return;
         }
         match old {
-            Some(i) => self.list[i] = Some(cand),
+            Some(i) => {
+                let winner = cand.path.clone();
+                if let (Some(lost), Some(rule)) = (self.list[i].replace(cand), rule) {
+                    self.shadowed.push(Shadowed {
+                        name: lost.name,
+                        path: lost.path,
+                        winner,
+                        rule,
+                    });
+                }
+            }
             None => {
                 self.by_name.insert(cand.name.clone(), self.list.len());
                 self.list.push(Some(cand));
@@ -180,7 +234,7 @@ impl Registry {
 }
 
 /// Walk `dirname` and the configured external directories.
-pub fn discover(dirname: &[u8], config: &Config, log: &mut Log) -> Result<Vec<Candidate>, Fatal> {
+pub fn discover(dirname: &[u8], config: &Config, log: &mut Log) -> Result<Discovered, Fatal> {
     let mut reg = Registry::default();
     let mut walker = Walker {
         dirname,
@@ -209,7 +263,10 @@ pub fn discover(dirname: &[u8], config: &Config, log: &mut Log) -> Result<Vec<Ca
                 .error(msg!(b"could not open directory ", ext, b": ", err, b"\n"));
         }
     }
-    Ok(reg.list.into_iter().flatten().collect())
+    Ok(Discovered {
+        candidates: reg.list.into_iter().flatten().collect(),
+        shadowed: reg.shadowed,
+    })
 }
 
 struct Walker<'a> {
@@ -400,6 +457,49 @@ mod tests {
         // A later file of that name is registered again.
         add(&mut reg, b"/m/extra/x.ko", &mut log);
         assert_eq!(reg.list.iter().flatten().count(), 2);
+    }
+
+    #[test]
+    fn losers_are_recorded_with_their_rule() {
+        use crate::config::{Rank, Rule};
+        let config = Config::default();
+        let mut log = Log::default();
+        let mut reg = Registry::default();
+        for p in [
+            &b"/m/kernel/x.ko"[..],
+            b"/m/updates/x.ko",
+            b"/m/extra/x.ko",
+            b"/m/y.ko",
+        ] {
+            let c = Candidate::new(p.to_vec(), b"/m").unwrap();
+            reg.add(p, c, &config, b"/m", &mut log);
+        }
+        let search = |winner, loser, tie| Rule::Search { winner, loser, tie };
+        assert_eq!(
+            reg.shadowed,
+            vec![
+                Shadowed {
+                    name: b"x".to_vec(),
+                    path: b"/m/kernel/x.ko".to_vec(),
+                    winner: b"/m/updates/x.ko".to_vec(),
+                    rule: search(Rank::Search(0), Rank::Unlisted, false),
+                },
+                Shadowed {
+                    name: b"x".to_vec(),
+                    path: b"/m/extra/x.ko".to_vec(),
+                    winner: b"/m/updates/x.ko".to_vec(),
+                    rule: search(Rank::Search(0), Rank::Unlisted, false),
+                },
+            ]
+        );
+        // Equal priorities: the first found stays.
+        let c = Candidate::new(b"/m/z/y.ko".to_vec(), b"/m").unwrap();
+        reg.add(b"/m/z/y.ko", c, &config, b"/m", &mut log);
+        assert_eq!(
+            reg.shadowed[2].rule,
+            search(Rank::Unlisted, Rank::Unlisted, true)
+        );
+        assert_eq!(reg.shadowed[2].winner, b"/m/y.ko");
     }
 
     #[test]

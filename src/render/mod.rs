@@ -65,6 +65,17 @@ pub fn render_all(l: &Linked, log: &mut Log) -> Result<Vec<(&'static str, Vec<u8
         .collect()
 }
 
+/// Append the text outputs of [`OUTPUTS`] to `out` one after the other, as `-n` prints
+/// them: those before an output that fails stay printed.
+pub fn text_outputs(l: &Linked, log: &mut Log, out: &mut Vec<u8>) -> Result<(), Fatal> {
+    for (_, kind, render) in OUTPUTS {
+        if *kind == Kind::Text {
+            out.extend_from_slice(&render(l, log)?);
+        }
+    }
+    Ok(())
+}
+
 fn facts<'a>(l: &'a Linked, i: usize) -> Option<&'a ElfFacts> {
     l.facts[i]
 }

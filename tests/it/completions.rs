@@ -252,7 +252,8 @@ fn zsh_item(item: &str) -> (String, bool) {
 }
 
 /// The options in the zsh script's `_arguments` call: one spec a line, either
-/// `'(excl)'{-b+,--basedir=}'[help]...'` (a brace group naming one option) or `'--cache[help]'`.
+/// `'(excl)'{-b+,--basedir=}'[help]...'` (a brace group naming one option) or `'--cache[help]'`
+/// (`'*--explain=[help]...'` when repeatable).
 fn zsh_options(src: &str) -> BTreeSet<Opt> {
     let start = src
         .find("\n_arguments")
@@ -263,7 +264,7 @@ fn zsh_options(src: &str) -> BTreeSet<Opt> {
         let items: Vec<(String, bool)> = if let Some(open) = spec.find('{') {
             let close = spec.find('}').expect("unclosed brace");
             spec[open + 1..close].split(',').map(zsh_item).collect()
-        } else if let Some(rest) = spec.strip_prefix("'-") {
+        } else if let Some(rest) = spec.strip_prefix("'-").or_else(|| spec.strip_prefix("'*-")) {
             let name = &rest[..rest.find('[').expect("option spec without help")];
             vec![zsh_item(&format!("-{name}"))]
         } else {

@@ -16,11 +16,13 @@ mod support;
 
 mod bad_char;
 mod beyond;
+mod bombs;
 mod builder_selfcheck;
 mod cache;
 mod completions;
 mod compressed;
 mod config_scenarios;
+mod explain;
 mod faults;
 mod fuzz_regressions;
 mod index_lookups;
