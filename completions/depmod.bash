@@ -84,7 +84,7 @@ _depmod_values()
 
 _depmod()
 {
-    # The options, in the order of depmod::cli::OPTIONS (tests/completions.rs keeps them in
+    # The options, in the order of depmod::cli::OPTIONS (tests/it/completions.rs keeps them in
     # step): each option, by its short form or else its long name, with the kind of its
     # argument ("-" for none: a flag) ...
     local -A _depmod_kinds=(

@@ -146,7 +146,7 @@ function __depmod_arg
 end
 
 complete -c depmod -f
-# The options, in the order of depmod::cli::OPTIONS (tests/completions.rs keeps them in step).
+# The options, in the order of depmod::cli::OPTIONS (tests/it/completions.rs keeps them in step).
 complete -c depmod -s a -l all -d 'Probe all modules'
 complete -c depmod -s A -l quick -d 'Only do the work if there is a new module'
 complete -c depmod -s b -l basedir -x -a '(__depmod_arg dir)' -d 'Root path (default: /)'

@@ -251,7 +251,7 @@ fn depmod_8_documents_exactly_the_option_table() {
     let problems = compare(OPTIONS, &tags);
     assert!(
         problems.is_empty(),
-        "man/depmod.8 and src/cli.rs OPTIONS disagree:\n  {}",
+        "man/depmod.8 and src/cli/options.rs OPTIONS disagree:\n  {}",
         problems.join("\n  ")
     );
 }

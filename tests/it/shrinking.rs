@@ -6,7 +6,7 @@
 //! file: the library-level test builds that for hundreds of cut points and requires each read to
 //! give either the intact module's facts or EINVAL, never a panic, never different facts. (A cut
 //! that comes after a range was read ahead leaves that range's bytes, read before the cut, to
-//! the reads inside it: still the intact module's bytes. `src/elf.rs` tests that case.)
+//! the reads inside it: still the intact module's bytes. `src/scan/source.rs` tests that case.)
 //!
 //! The binary-level test runs our depmod a few hundred times while another thread keeps cutting
 //! the module short and restoring it: the process must never die by a signal or hang, and must
