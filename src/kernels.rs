@@ -4,7 +4,7 @@
 //! exit status is the worst of the runs.
 //!
 //! Kernels are indexed one after the other: each scan already keeps every core busy, and two
-//! kernels at a time measured 4% slower on 2 cores (amd64 6.1 + cloud 6.1 + sid 7.2: 2.78 s
+//! kernels at a time (on threads of their own) measured 4% slower on 2 cores (amd64 6.1 + cloud 6.1 + sid 7.2: 2.78 s
 //! against 2.59 s one after the other, the same as three separate runs).
 
 use crate::cli::Args;
@@ -14,8 +14,6 @@ use crate::{Outcome, msg};
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How deep below a kernel's directory `all` looks for a module file.
 const SEARCH_DEPTH: usize = 8;
@@ -77,58 +75,20 @@ fn holds_modules(dir: &Path, depth: usize) -> bool {
     subdirs.iter().any(|d| holds_modules(d, depth + 1))
 }
 
-/// How many kernels are indexed at the same time (each holds its modules' facts in memory;
-/// more than one measured slower, see above).
-pub const CONCURRENT: usize = 1;
-
-/// Run `one` for every kernel of `versions`, [`CONCURRENT`] at a time, and join the outcomes
-/// in the list's order. The runs are on threads of their own, not the pool's: a pool thread
-/// waiting for its scan could otherwise pick up a whole other kernel and hold the first up.
+/// Run `one` for every kernel of `versions`, one after the other, and join the outcomes in
+/// the list's order.
 pub fn run_each(args: &Args, versions: &[Vec<u8>], one: fn(&Args) -> Outcome) -> Outcome {
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Outcome>>> = versions.iter().map(|_| Mutex::new(None)).collect();
-    let run_one = |i: usize| {
+    let outcomes = versions.iter().map(|v| {
         let mut a = args.clone();
-        a.version = Some(versions[i].clone());
+        a.version = Some(v.clone());
         a.kernels = None;
         one(&a)
-    };
-    std::thread::scope(|s| {
-        let workers = CONCURRENT.min(versions.len());
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= versions.len() {
-                            break;
-                        }
-                        let o = run_one(i);
-                        *slots[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            let _ = h.join();
-        }
     });
-    let outcomes: Vec<Outcome> = slots
-        .into_iter()
-        .map(|s| {
-            s.into_inner()
-                .unwrap_or_else(|e| e.into_inner())
-                .unwrap_or_else(|| Outcome {
-                    status: 1,
-                    ..Outcome::default()
-                })
-        })
-        .collect();
     let mut out = Outcome {
         log: Log::default(),
         ..Outcome::default()
     };
-    let mut retained = Vec::with_capacity(outcomes.len());
+    let mut retained = Vec::with_capacity(versions.len());
     for o in outcomes {
         out.log.diags.extend(o.log.diags);
         out.stdout.extend_from_slice(&o.stdout);
