@@ -4,8 +4,9 @@
 //! exit status is the worst of the runs.
 //!
 //! Kernels are indexed one after the other: each scan already keeps every core busy, and two
-//! kernels at a time (on threads of their own) measured 4% slower on 2 cores (amd64 6.1 + cloud 6.1 + sid 7.2: 2.78 s
-//! against 2.59 s one after the other, the same as three separate runs).
+//! kernels at a time (on threads of their own) measured 4% slower on 2 cores (amd64 6.1 +
+//! cloud 6.1 + sid 7.2: 2.78 s against 2.59 s one after the other, the same as three
+//! separate runs).
 
 use crate::cli::Args;
 use crate::diag::{Fatal, Log, errno_of, strerror};
