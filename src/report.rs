@@ -105,7 +105,7 @@ pub fn classify(d: &Diag) -> Classified<'_> {
     } else if let Some((_, m)) = split(t, b"failed to load symbols from ") {
         c.kind = "unreadable-module";
         c.module = m.rsplit_once_colon();
-    } else if t.starts_with(b"xz: ") || t.starts_with(b"zstd: ") || t.starts_with(b"gzip: ") {
+    } else if starts_with_any(t, &[b"xz: ", b"zstd: ", b"gzip: "]) {
         c.kind = "unreadable-module";
     } else if let Some((_, f)) = split(t, b"could not open directory ")
         .or_else(|| split(t, b"could not open "))
@@ -124,63 +124,79 @@ pub fn classify(d: &Diag) -> Classified<'_> {
         c.kind = "invalid-alias";
     } else if t.starts_with(b"Module '") && contains(t, b"' has devname (") {
         c.kind = "devname";
-    } else if t.starts_with(b"unsupported file type ")
-        || t.starts_with(b"fstatat(")
-        || t.starts_with(b"readdir(")
-        || t.starts_with(b"fdopendir(")
+    } else if starts_with_any(t, WALK)
+        // The walk's openat errors; publishing's (`openat(DIR, TMP, 301, 644)`) are `output`.
         || t.starts_with(b"openat(") && level == Level::Error && !contains(t, b", 301, 644)")
-        || t.starts_with(b"Cannot stat directory entry")
-        || t.starts_with(b"could not search modules: ")
-        || t.starts_with(b"path is too long ")
-        || t.starts_with(b"directory path is too long ")
-        || t.starts_with(b"could not fstatat(")
-        || t.starts_with(b"could not open directory ")
-        || t.starts_with(b"failed ")
     {
         c.kind = "walk";
-    } else if t.starts_with(b"could not create module ")
-        || t.starts_with(b"could not add module ")
-        || t.starts_with(b"hash_add_unique ")
-        || t.starts_with(b"kmod_module '")
-        || t.ends_with(b": not absolute path.\n")
-        || t.starts_with(b"could not build module array: ")
-    {
+    } else if starts_with_any(t, MODULE_LIST) || t.ends_with(b": not absolute path.\n") {
         c.kind = "module-list";
-    } else if t.starts_with(b"Bad version passed ")
-        || t.starts_with(b"Bad directory ")
-        || t.starts_with(b"-e needs -E or -F")
-        || t.starts_with(b"-P only takes")
-        || t.starts_with(b"-j needs")
-        || t.starts_with(b"--diagnostics takes")
-        || t.starts_with(b"--kernels needs")
-        || t.starts_with(b"--explain: ")
-        || t.starts_with(b"could not load ")
-    {
+    } else if starts_with_any(t, BAD_ARGUMENT) {
         c.kind = "bad-argument";
-    } else if contains(t, b"cache")
-        && (t.starts_with(b"could not read cache ")
-            || t.starts_with(b"ignoring damaged cache ")
-            || t.starts_with(b"could not write ")
-            || t.starts_with(b"could not replace "))
-    {
+    } else if contains(t, b"cache") && starts_with_any(t, CACHE) {
         c.kind = "cache";
     } else if contains(t, b"File too large") {
         c.kind = "too-large";
-    } else if t.starts_with(b"Could not create index ")
-        || t.starts_with(b"Could not write index ")
-        || t.starts_with(b"could not write index ")
-        || t.starts_with(b"openat(")
-        || t.starts_with(b"renameat(")
-        || t.starts_with(b"could not create directory ")
-        || t.starts_with(b"could not restore ")
-        || t.starts_with(b"could not write ")
-        || t.starts_with(b"could not replace ")
-    {
+    } else if starts_with_any(t, OUTPUT) {
         c.kind = "output";
     } else if level > Level::Warning {
         c.kind = "info";
     }
     c
+}
+
+/// How the messages of each kind begin (kinds told by their text's start alone).
+const WALK: &[&[u8]] = &[
+    b"unsupported file type ",
+    b"fstatat(",
+    b"readdir(",
+    b"fdopendir(",
+    b"Cannot stat directory entry",
+    b"could not search modules: ",
+    b"path is too long ",
+    b"directory path is too long ",
+    b"could not fstatat(",
+    b"could not open directory ",
+    b"failed ",
+];
+const MODULE_LIST: &[&[u8]] = &[
+    b"could not create module ",
+    b"could not add module ",
+    b"hash_add_unique ",
+    b"kmod_module '",
+    b"could not build module array: ",
+];
+const BAD_ARGUMENT: &[&[u8]] = &[
+    b"Bad version passed ",
+    b"Bad directory ",
+    b"-e needs -E or -F",
+    b"-P only takes",
+    b"-j needs",
+    b"--diagnostics takes",
+    b"--kernels needs",
+    b"--explain: ",
+    b"could not load ",
+];
+const CACHE: &[&[u8]] = &[
+    b"could not read cache ",
+    b"ignoring damaged cache ",
+    b"could not write ",
+    b"could not replace ",
+];
+const OUTPUT: &[&[u8]] = &[
+    b"Could not create index ",
+    b"Could not write index ",
+    b"could not write index ",
+    b"openat(",
+    b"renameat(",
+    b"could not create directory ",
+    b"could not restore ",
+    b"could not write ",
+    b"could not replace ",
+];
+
+fn starts_with_any(text: &[u8], prefixes: &[&[u8]]) -> bool {
+    prefixes.iter().any(|p| text.starts_with(p))
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
