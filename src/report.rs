@@ -104,7 +104,7 @@ pub fn classify(d: &Diag) -> Classified<'_> {
         c.kind = "duplicate";
     } else if let Some((_, m)) = split(t, b"failed to load symbols from ") {
         c.kind = "unreadable-module";
-        c.module = m.rsplit_once_colon();
+        c.module = before_last_colon(m);
     } else if starts_with_any(t, &[b"xz: ", b"zstd: ", b"gzip: "]) {
         c.kind = "unreadable-module";
     } else if let Some((_, f)) = split(t, b"could not open directory ")
@@ -112,7 +112,7 @@ pub fn classify(d: &Diag) -> Classified<'_> {
         .filter(|_| level == Level::Warning)
     {
         c.kind = "missing-input";
-        c.file = f.rsplit_once_colon();
+        c.file = before_last_colon(f);
     } else if contains(t, b": invalid line: ")
         || contains(t, b" corrupted line misses ")
         || contains(t, b" Invalid symbol version ")
@@ -204,14 +204,8 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 }
 
 /// The part of a message before its last `: ` (the path before an error text).
-trait ColonExt {
-    fn rsplit_once_colon(&self) -> Option<&[u8]>;
-}
-
-impl ColonExt for [u8] {
-    fn rsplit_once_colon(&self) -> Option<&[u8]> {
-        memchr::memmem::rfind(self, b": ").map(|at| &self[..at])
-    }
+fn before_last_colon(text: &[u8]) -> Option<&[u8]> {
+    memchr::memmem::rfind(text, b": ").map(|at| &text[..at])
 }
 
 /// `s` as a JSON string (bytes that are not UTF-8 as `\u00XX` of their Latin-1 value, so
