@@ -180,6 +180,7 @@ const BAD_ARGUMENT: &[&[u8]] = &[
 const CACHE: &[&[u8]] = &[
     b"could not read cache ",
     b"ignoring damaged cache ",
+    b"could not remove cache ",
     b"could not write ",
     b"could not replace ",
 ];

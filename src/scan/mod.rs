@@ -82,10 +82,22 @@ pub fn scan(
     log: &mut Log,
 ) -> (Vec<Scanned>, Option<Vec<u8>>) {
     match cache {
-        Some(c) if cache_usable(c.dirname, log) => {
-            let (old, store) = open_cache(&c.path, log);
-            scan_cached(modules, jobs, old.as_ref(), store && c.write, log)
+        // An empty tree needs no cache, and one left behind would keep the directory of a
+        // removed kernel alive (its cleanup deletes the index files by name, then the
+        // directory if empty).
+        Some(c) if modules.is_empty() => {
+            if c.write {
+                remove_cache(&c.path, log);
+            }
+            (Vec::new(), None)
         }
+        Some(c) => match cache_usable(c.dirname, log) {
+            Some(settle) => {
+                let (old, store) = open_cache(&c.path, log);
+                scan_cached(modules, jobs, old.as_ref(), store && c.write, settle, log)
+            }
+            None => (scan_all(modules, jobs), None),
+        },
         _ => (scan_all(modules, jobs), None),
     }
 }
@@ -134,22 +146,61 @@ pub fn facts<'s>(
 
 /// Whether the module directory's filesystem keeps the change times the cache relies on:
 /// not a read-only mount (an image can be replaced by another with the same inode numbers,
-/// sizes and stored times) nor a FAT filesystem (whose "ctime" is the creation time).
-fn cache_usable(dirname: &[u8], log: &mut Log) -> bool {
+/// sizes and stored times) nor a FAT filesystem (whose "ctime" is the creation time). Returns
+/// the rule for which change times are old enough to be keys.
+fn cache_usable(dirname: &[u8], log: &mut Log) -> Option<cache::Settle> {
     let path = OsStr::from_bytes(dirname);
-    let why: &[u8] = match (rustix::fs::statvfs(path), rustix::fs::statfs(path)) {
+    let fs = rustix::fs::statfs(path).map(|f| f.f_type as u64);
+    let why: &[u8] = match (rustix::fs::statvfs(path), fs) {
         (Ok(v), _) if v.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) => {
             b"a read-only filesystem"
         }
         // MSDOS_SUPER_MAGIC, EXFAT_SUPER_MAGIC
-        (_, Ok(f)) if matches!(f.f_type as u64, 0x4d44 | 0x2011_bab0) => b"a FAT filesystem",
-        _ => return true,
+        (_, Ok(0x4d44 | 0x2011_bab0)) => b"a FAT filesystem",
+        _ => return Some(cache::Settle::now(fs.is_ok_and(local_clock))),
     };
     log.log(
         Level::Notice,
         msg!(b"not using the cache: ", dirname, b" is on ", why, b"\n"),
     );
-    false
+    None
+}
+
+/// Whether a filesystem (by its magic number) stamps files with this machine's kernel clock:
+/// the local disk and memory filesystems. Network filesystems and FUSE take the server's.
+fn local_clock(magic: u64) -> bool {
+    matches!(
+        magic,
+        0xef53 // ext2, ext3, ext4
+            | 0x5846_5342 // xfs
+            | 0x9123_683e // btrfs
+            | 0x0102_1994 // tmpfs
+            | 0x8584_58f6 // ramfs
+            | 0xf2f5_2010 // f2fs
+            | 0x794c_7630 // overlayfs
+            | 0x2fc1_2fc1 // zfs
+            | 0xca45_1a4e // bcachefs
+            | 0x3153_464a // jfs
+            | 0x5265_4973 // reiserfs
+    )
+}
+
+/// Delete the cache of a tree that has no modules, if there is one.
+fn remove_cache(path: &[u8], log: &mut Log) {
+    match std::fs::remove_file(OsStr::from_bytes(path)) {
+        Ok(()) => log.log(
+            Level::Info,
+            msg!(b"removed cache ", path, b": no modules\n"),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => log.warning(msg!(
+            b"could not remove cache ",
+            path,
+            b": ",
+            strerror(e.raw_os_error().unwrap_or(libc::EIO)),
+            b"\n"
+        )),
+    }
 }
 
 /// Load the scan cache (spec-free addition, `--cache`). Returns the cache, if usable, and
@@ -211,11 +262,9 @@ fn scan_cached(
     jobs: Option<usize>,
     old: Option<&cache::Cache>,
     write: bool,
+    settle: cache::Settle,
     log: &mut Log,
 ) -> (Vec<Scanned>, Option<Vec<u8>>) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
     // root can read every module, so the identity is looked up with `stat`; anyone else
     // opens the file first, so that a module they cannot read fails as it would uncached.
     let root = rustix::process::geteuid().is_root();
@@ -242,7 +291,7 @@ fn scan_cached(
         let (scanned, meta) = module::scan_path_with_meta(&m.path);
         let key = meta
             .map(|m| cache::Identity::of(&m))
-            .filter(|id| id.settled(now) && cache::storable(&scanned));
+            .filter(|id| id.settled(&settle) && cache::storable(&scanned));
         Probe {
             scanned,
             key,

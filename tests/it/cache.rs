@@ -6,8 +6,11 @@
 //! the cache served (`-vv` prints `cache: reused N of M modules`), so that a cache that is
 //! silently never used cannot pass.
 //!
-//! A file is only stored once its change time is 2 s old (`cache::SETTLE_SECS`), so each
-//! test lets its freshly built tree settle before the first cached run.
+//! A file is only stored once a later change could not get the same change time: on a
+//! local filesystem once the clock has passed its timestamp's tick, elsewhere once it is 2 s
+//! old (`cache::SETTLE_SECS`). Each test lets its freshly built tree settle for the longer,
+//! whatever the temporary directory is on; `a_module_changed_a_moment_before_is_stored`
+//! checks the short wait.
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -57,7 +60,8 @@ fn fixture() -> Tree {
     t
 }
 
-/// Wait until every file under the tree changed at least 2 s ago (plus a margin).
+/// Wait until every file under the tree changed at least 2 s ago (plus a margin), which
+/// settles it on any filesystem.
 fn settle() {
     std::thread::sleep(Duration::from_millis(3100));
 }
@@ -219,6 +223,57 @@ fn a_warm_rerun_reuses_every_module_and_equals_a_cold_run() {
     );
 }
 
+/// Whether `path` is on a filesystem that stamps files with this machine's clock (ext4 or
+/// tmpfs, where test trees usually are).
+fn on_local_clock(path: &Path) -> bool {
+    let out = Command::new("stat")
+        .args(["-f", "-c", "%T"])
+        .arg(path)
+        .output()
+        .expect("stat -f");
+    let fs = String::from_utf8_lossy(&out.stdout);
+    matches!(fs.trim(), "ext2/ext3" | "tmpfs" | "xfs" | "btrfs")
+}
+
+#[test]
+fn a_module_changed_a_moment_before_is_stored() {
+    // A kernel package's postinst runs depmod a second or so after unpacking the modules;
+    // the rerun after a DKMS build should then find them all in the cache.
+    let t = fixture();
+    if !on_local_clock(t.top()) {
+        eprintln!("skipped: the temporary directory is not on ext4, tmpfs, xfs or btrfs");
+        return;
+    }
+    // Past the coarse clock's tick (at most 10 ms) in which the files were written.
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(assert_like_cold(&t, &[], "first"), (0, 6));
+    assert_eq!(assert_like_cold(&t, &[], "second"), (6, 6));
+    // Changed again right after: read again, whatever the timestamps' granularity.
+    let a = t.moddir().join("kernel/a.ko");
+    rewrite_keeping_size_and_mtime(&a, &module(&["a_fx"], &[], &["pci:v0000CCCCd*"]));
+    assert_eq!(assert_like_cold(&t, &[], "rewritten a.ko"), (5, 6));
+}
+
+#[test]
+fn a_tree_left_without_modules_keeps_no_cache() {
+    // DKMS removing the last module of an uninstalled kernel runs depmod, then deletes the
+    // index files by name and the directory if it is empty: no cache may be left in it.
+    let t = fixture();
+    settle();
+    assert_eq!(assert_like_cold(&t, &[], "first"), (0, 6));
+    assert!(cache_file(&t).is_file());
+    std::fs::remove_dir_all(t.moddir().join("kernel")).expect("rm");
+    let r = cached(&t, &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert_eq!(r.outputs["modules.dep"].as_deref(), Some(&b""[..]));
+    assert!(!cache_file(&t).exists(), "{}", r.stderr);
+    assert!(r.stderr.contains("removed cache "), "{}", r.stderr);
+    // Nor is one created.
+    let r = cached(&t, &[]);
+    assert_eq!(r.status, 0, "{}", r.stderr);
+    assert!(!cache_file(&t).exists(), "{}", r.stderr);
+}
+
 #[test]
 fn content_changed_with_size_and_mtime_restored() {
     let t = fixture();
@@ -270,13 +325,14 @@ fn modules_added_removed_and_moved_between_search_directories() {
     assert_eq!(assert_like_cold(&t, &args, "first"), (0, 6));
 
     t.add_module("kernel/e.ko", module(&["e_fn"], &["d_fn"], &["e-alias"]));
+    settle();
     assert_eq!(assert_like_cold(&t, &args, "added e.ko"), (6, 7));
 
     std::fs::remove_file(t.moddir().join("kernel/b.ko")).expect("rm");
-    assert_eq!(assert_like_cold(&t, &args, "removed b.ko"), (5, 6));
+    assert_eq!(assert_like_cold(&t, &args, "removed b.ko"), (6, 6));
     // The record of the removed module is dropped from the cache.
     let again = cached(&t, &args);
-    assert!(again.stderr.contains("(5 records)"), "{}", again.stderr);
+    assert!(again.stderr.contains("(6 records)"), "{}", again.stderr);
 
     std::fs::create_dir_all(t.moddir().join("updates")).expect("mkdir");
     std::fs::rename(

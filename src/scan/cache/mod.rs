@@ -13,8 +13,10 @@
 //!   other value and the cache is ignored and rebuilt;
 //! * a CRC-32 covers every byte after the header, and every record is decoded with bounds
 //!   checks (a record that does not decode is a miss);
-//! * a file whose change time is not at least [`SETTLE_SECS`] older than the run is not
-//!   stored: a later change within the same timestamp tick could otherwise go unnoticed;
+//! * a file whose change time is not older than the run's start, cut down to the
+//!   filesystem's timestamp granularity ([`SETTLE_SECS`] where the times may come from
+//!   another machine's clock), is not stored: a later change within the same timestamp tick
+//!   could otherwise go unnoticed;
 //! * I/O errors are not stored, only what the content itself yields.
 //!
 //! Layout (fixed-size integers little-endian; `v` is an unsigned LEB128 varint):
@@ -46,9 +48,37 @@ use rustc_hash::FxHashMap as HashMap;
 /// cleanup of `modules.*` removes it).
 pub const FILE_NAME: &str = "modules.scan-cache";
 
-/// Files whose change time is less than this many seconds before the run are not stored
-/// (covers filesystems with 1 or 2 second timestamps).
+/// On a filesystem whose times may come from another machine's clock (network filesystems,
+/// FUSE), files whose change time is less than this many seconds before the run are not
+/// stored.
 pub const SETTLE_SECS: i64 = 2;
+
+/// Whether a change time is old enough to be a key: any later change of the file must get a
+/// different one.
+#[derive(Clone, Copy, Debug)]
+pub struct Settle {
+    /// The time the run started, by the kernel's coarse clock (the one file times come from).
+    now: (i64, u32),
+    /// Whether the filesystem stamps files with this machine's clock.
+    local: bool,
+}
+
+impl Settle {
+    /// The rule for a run starting now on a filesystem that stamps files with this machine's
+    /// clock (`local`) or possibly another's.
+    pub fn now(local: bool) -> Settle {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::RealtimeCoarse);
+        Settle::at(t.tv_sec, t.tv_nsec.clamp(0, 999_999_999) as u32, local)
+    }
+
+    /// The rule for a run that started at `secs`.`nanos`.
+    pub fn at(secs: i64, nanos: u32, local: bool) -> Settle {
+        Settle {
+            now: (secs, nanos),
+            local,
+        }
+    }
+}
 
 const MAGIC: &[u8; 8] = b"DEPMODSC";
 
@@ -117,10 +147,24 @@ impl Identity {
         }
     }
 
-    /// Whether the file last changed at least [`SETTLE_SECS`] before `now` (seconds since the
-    /// epoch), so that any later change gets a different change time.
-    pub fn settled(&self, now: i64) -> bool {
-        self.ctime < now - SETTLE_SECS
+    /// Whether any change of the file after the run started gets a different change time.
+    ///
+    /// A local filesystem stamps a change with the kernel's coarse clock cut down to its
+    /// granularity, a power of ten nanoseconds up to a second. The granularity divides this
+    /// change time's nanoseconds, so it is at most the largest power of ten that does; a later
+    /// change is stamped at least the start time cut down to that, and differs when this time
+    /// lies before it. So a module unpacked a moment before the run (a kernel package's
+    /// postinst) is stored. Elsewhere the clock may be another machine's: [`SETTLE_SECS`].
+    pub fn settled(&self, rule: &Settle) -> bool {
+        let (secs, nanos) = rule.now;
+        if !rule.local {
+            return self.ctime < secs - SETTLE_SECS;
+        }
+        let mut grain = 1_000_000_000;
+        while !self.ctime_ns.is_multiple_of(grain) {
+            grain /= 10;
+        }
+        (self.ctime, self.ctime_ns) < (secs, nanos - nanos % grain)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {

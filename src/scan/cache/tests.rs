@@ -315,8 +315,33 @@ fn only_content_results_are_storable() {
 }
 
 #[test]
-fn settling() {
+fn settling_elsewhere_waits_whole_seconds() {
     let i = id(1);
-    assert!(i.settled(7 + SETTLE_SECS + 1));
-    assert!(!i.settled(7 + SETTLE_SECS));
+    let remote = |secs, nanos| Settle::at(secs, nanos, false);
+    assert!(i.settled(&remote(7 + SETTLE_SECS + 1, 0)));
+    assert!(!i.settled(&remote(7 + SETTLE_SECS, 999_999_999)));
+}
+
+#[test]
+fn settling_locally_waits_for_the_next_tick_of_the_granularity() {
+    let at = |ctime, ctime_ns| Identity {
+        ctime,
+        ctime_ns,
+        ..id(1)
+    };
+    let local = |secs, nanos| Settle::at(secs, nanos, true);
+    // Nanosecond times: any later start will do.
+    assert!(at(7, 8).settled(&local(7, 9)));
+    assert!(!at(7, 8).settled(&local(7, 8)));
+    assert!(!at(7, 8).settled(&local(7, 7)));
+    // A time of whole milliseconds may come from a millisecond filesystem: a later change
+    // within the same millisecond would get the same time.
+    assert!(!at(7, 3_000_000).settled(&local(7, 3_999_999)));
+    assert!(at(7, 3_000_000).settled(&local(7, 4_000_000)));
+    // Whole seconds: the next second.
+    assert!(!at(7, 0).settled(&local(7, 999_999_999)));
+    assert!(at(7, 0).settled(&local(8, 0)));
+    // The same rule across seconds.
+    assert!(at(7, 999_999_999).settled(&local(8, 0)));
+    assert!(!at(8, 100).settled(&local(7, 999_999_999)));
 }
