@@ -5,6 +5,7 @@
 #   make install DESTDIR=/tmp/pkg PREFIX=/usr   # staged install for a package
 #   make uninstall DESTDIR=/tmp/pkg PREFIX=/usr # removes exactly what install added
 #   make MODULE_DIR=/usr/lib/modules            # default module directory of the build
+#   make deb                                    # Debian package under target/debian/
 #
 # install builds only if $(DEPMOD_BIN) does not exist, so `make && sudo make install` does
 # not run cargo as root. It records the directories it had to create in $(STATEDIR), one
@@ -50,7 +51,7 @@ SHELL_HELPERS = run() { echo "$$*"; "$$@"; }; \
 		run $(INSTALL) -d "$$1"; \
 	}
 
-.PHONY: all install uninstall check clean
+.PHONY: all install uninstall deb check clean
 
 all:
 	$(CARGO_ENV) $(CARGO) build --release $(LOCKED)
@@ -106,6 +107,10 @@ uninstall:
 		done; \
 		rm -f "$$manifest"; \
 	fi
+
+# The Debian package (see scripts/make-deb): this install, kmod's depmod diverted aside.
+deb: $(DEPMOD_BIN)
+	scripts/make-deb '$(DEPMOD_BIN)'
 
 check:
 	$(CARGO_ENV) $(CARGO) test --release $(LOCKED)
