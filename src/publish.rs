@@ -101,10 +101,30 @@ pub fn publish(
         dir,
         names: Vec::new(),
     };
+    let truncated = |name: &str, e: &std::io::Error| {
+        Fatal::error(msg!(
+            b"Could not create index '",
+            name,
+            b"'. Output is truncated: ",
+            strerror(errno_of(e)),
+            b"\n"
+        ))
+    };
+    // Written, then flushed together: concurrent flushes of independent files share the
+    // journal commits that one after the other each wait for. When the open-file limit is
+    // reached, the files open so far are flushed and closed first.
+    let mut open: Vec<(&str, std::fs::File)> = Vec::with_capacity(outputs.len());
     for (name, data) in outputs {
         let tmp = msg!(name, suffix);
         let path = msg!(dir, b"/", tmp);
-        let mut f = create_temp(&path).map_err(|e| {
+        let created = match create_temp(&path) {
+            Err(e) if is_out_of_descriptors(&e) && !open.is_empty() => {
+                flush_batch(&mut open, truncated)?;
+                create_temp(&path)
+            }
+            r => r,
+        };
+        let mut f = created.map_err(|e| {
             Fatal::error(msg!(
                 b"openat(",
                 dir,
@@ -116,16 +136,10 @@ pub fn publish(
             ))
         })?;
         temps.names.push(tmp);
-        f.write_all(data).and_then(|_| f.sync_all()).map_err(|e| {
-            Fatal::error(msg!(
-                b"Could not create index '",
-                name,
-                b"'. Output is truncated: ",
-                strerror(errno_of(&e)),
-                b"\n"
-            ))
-        })?;
+        f.write_all(data).map_err(|e| truncated(name, &e))?;
+        open.push((name, f));
     }
+    flush_batch(&mut open, truncated)?;
     // The extra file: written now, renamed last.
     let extra_tmp = extra.and_then(|(name, data)| {
         let tmp = msg!(name, suffix);
@@ -208,6 +222,52 @@ pub fn publish(
     }
     Ok(!current)
 }
+
+/// Whether opening failed for want of a file descriptor (the process's or the system's).
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// Flush the files of `open` together and close them; the first failure, in their order,
+/// as `failed` words it.
+fn flush_batch(
+    open: &mut Vec<(&str, std::fs::File)>,
+    failed: impl Fn(&str, &std::io::Error) -> Fatal,
+) -> Result<(), Fatal> {
+    let (names, files): (Vec<&str>, Vec<std::fs::File>) = open.drain(..).unzip();
+    for (name, flushed) in names.into_iter().zip(flush_all(&files)) {
+        flushed.map_err(|e| failed(name, &e))?;
+    }
+    Ok(())
+}
+
+/// Flush every file to stable storage at the same time, each on a thread of its own (on the
+/// calling thread when none can be started); the result of each, in order.
+fn flush_all(files: &[std::fs::File]) -> Vec<std::io::Result<()>> {
+    std::thread::scope(|scope| {
+        let started: Vec<_> = files
+            .iter()
+            .map(|f| {
+                std::thread::Builder::new()
+                    .stack_size(FLUSH_STACK)
+                    .spawn_scoped(scope, || f.sync_all())
+                    .map_err(|_| f)
+            })
+            .collect();
+        started
+            .into_iter()
+            .map(|t| match t {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|_| Err(std::io::Error::from_raw_os_error(libc::EIO))),
+                Err(f) => f.sync_all(),
+            })
+            .collect()
+    })
+}
+
+/// A flushing thread's stack: it only makes one system call.
+const FLUSH_STACK: usize = 64 << 10;
 
 /// Give the file at `path` the current modification time, without changing its content
 /// (best effort: a file that cannot be touched only makes a later `-A` run again).

@@ -206,7 +206,8 @@ fn run_nth(out: &Path, nth: &NthCall) -> Output {
     r.output
 }
 
-/// The last output's flush fails while ten finished temporary files exist.
+/// The last of the eleven flushes fails while every temporary file exists. The outputs are
+/// flushed at the same time, so which output's flush comes last is up to the scheduler.
 #[test]
 fn last_fsync_fails_replaces_nothing() {
     if !supported() {
@@ -223,8 +224,11 @@ fn last_fsync_fails_replaces_nothing() {
             ..NthCall::default()
         },
     );
-    let want = index_error(OUTPUTS[OUTPUTS.len() - 1], "Input/output error");
-    assert_nothing_replaced(out.path(), &before, &o, |e| e == want);
+    assert_nothing_replaced(out.path(), &before, &o, |e| {
+        OUTPUTS
+            .iter()
+            .any(|name| e == index_error(name, "Input/output error"))
+    });
 }
 
 /// A write in the middle of the set fails.
