@@ -101,6 +101,20 @@ impl Log {
         level <= self.threshold
     }
 
+    /// An empty log with this one's threshold, for work done apart (on another thread)
+    /// whose messages are appended later with [`Log::append`].
+    pub fn fork(&self) -> Log {
+        Log {
+            threshold: self.threshold,
+            diags: Vec::new(),
+        }
+    }
+
+    /// Append the messages of a forked log, after this one's.
+    pub fn append(&mut self, other: Log) {
+        self.diags.extend(other.diags);
+    }
+
     /// Record a message (its text must carry its own trailing newline).
     pub fn log(&mut self, level: Level, text: impl Into<Vec<u8>>) {
         if self.enabled(level) {

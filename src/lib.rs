@@ -167,6 +167,7 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         errsyms,
         prefix: args.symbol_prefix,
         verbose: args.verbose > 0,
+        jobs: args.jobs,
     };
     let graph = link::link_graph(&modules, &facts, &opts, log, &mut out.stdout);
     clock.lap(log, "link");
@@ -204,14 +205,14 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
         warn: args.warn,
     };
     if args.check {
-        let files = render::render_all(&linked, log)?;
+        let files = render::render_all(&linked, args.jobs, log)?;
         out.status = i32::from(publish::check(&dirs.outdirname, &files, &mut out.stdout));
         return Ok(());
     }
     if args.dry_run {
         return render::text_outputs(&linked, log, &mut out.stdout);
     }
-    let files = render::render_all(&linked, log)?;
+    let files = render::render_all(&linked, args.jobs, log)?;
     clock.lap(log, "render");
     let extra = new_cache.as_deref().map(|b| (scan::cache::FILE_NAME, b));
     if !publish::publish(&dirs.outdirname, &files, extra, log)? {

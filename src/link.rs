@@ -7,6 +7,7 @@ use crate::hash::{SYMBOL_BUCKETS, hash_order_indices};
 pub use crate::inputs::KernelSymbol;
 use crate::msg;
 use crate::scan::ElfFacts;
+use rayon::prelude::*;
 use rustc_hash::FxHashMap as HashMap;
 
 /// Remove one leading byte equal to the symbol prefix.
@@ -30,6 +31,8 @@ pub struct LinkOptions {
     pub prefix: Option<u8>,
     /// `-v` given: print each new edge on stdout.
     pub verbose: bool,
+    /// `-j`: the threads imports are resolved on (default: one per core).
+    pub jobs: Option<usize>,
 }
 
 /// The linked module set.
@@ -140,47 +143,30 @@ pub fn link_graph(
 ) -> Graph {
     let n = modules.len();
     let table = symbol_table(facts, opts);
-    let mut deps: Vec<Vec<usize>> = vec![Vec::new(); n];
-    let mut dep_symbols: Vec<Vec<u32>> = vec![Vec::new(); n];
+    // Each module's imports are resolved on their own (in parallel), then the results are
+    // gathered in the module order, messages included.
+    let resolve = || -> Vec<Resolved> {
+        facts
+            .par_iter()
+            .enumerate()
+            .map(|(i, f)| match f {
+                Some(f) => resolve_imports(modules, i, f, &table, opts, log.fork()),
+                None => Resolved::default(),
+            })
+            .collect()
+    };
+    let resolved = crate::scan::on_threads(opts.jobs, n, resolve);
+    let mut deps: Vec<Vec<usize>> = Vec::with_capacity(n);
+    let mut dep_symbols: Vec<Vec<u32>> = Vec::with_capacity(n);
     let mut users = vec![0usize; n];
-    for (i, f) in facts.iter().enumerate() {
-        let Some(f) = f else { continue };
-        for imp in &f.imports {
-            let raw = f.str(imp.name);
-            let name = import_key(raw, opts.prefix);
-            let Some(sym) = table.get(name) else {
-                if opts.errsyms && !imp.weak {
-                    log.warning(msg!(modules[i].path, b" needs unknown symbol ", raw, b"\n"));
-                }
-                continue;
-            };
-            if opts.check_crcs && !imp.weak && sym.crc != imp.crc && opts.errsyms {
-                log.warning(msg!(
-                    modules[i].path,
-                    b" disagrees about version of symbol ",
-                    raw,
-                    b"\n"
-                ));
-            }
-            let Some(owner) = sym.owner else { continue };
-            if let Some(k) = deps[i].iter().position(|&d| d == owner) {
-                dep_symbols[i][k] += 1;
-            } else {
-                deps[i].push(owner);
-                dep_symbols[i].push(1);
-                users[owner] += 1;
-                if opts.verbose {
-                    stdout.extend_from_slice(&msg!(
-                        modules[i].path,
-                        b" needs \"",
-                        name,
-                        b"\": ",
-                        modules[owner].path,
-                        b"\n"
-                    ));
-                }
-            }
+    for r in resolved {
+        for &d in &r.deps {
+            users[d] += 1;
         }
+        deps.push(r.deps);
+        dep_symbols.push(r.counts);
+        log.append(r.log);
+        stdout.extend_from_slice(&r.stdout);
     }
     let ranks = match topo_ranks(&deps, &users) {
         Ok(r) => r,
@@ -212,6 +198,74 @@ pub fn link_graph(
         closure,
         symbols,
         cyclic: false,
+    }
+}
+
+/// What resolving one module's imports yields.
+#[derive(Default)]
+struct Resolved {
+    /// The modules it depends on, in the order of its first import of each.
+    deps: Vec<usize>,
+    /// How many of its imports each of `deps` provides.
+    counts: Vec<u32>,
+    /// Its warnings (`-e`).
+    log: Log,
+    /// Its `-v` lines.
+    stdout: Vec<u8>,
+}
+
+/// Resolve the imports of module `i` against the symbol table.
+fn resolve_imports(
+    modules: &[Candidate],
+    i: usize,
+    f: &ElfFacts,
+    table: &HashMap<&[u8], SymEntry>,
+    opts: &LinkOptions,
+    mut log: Log,
+) -> Resolved {
+    let mut deps: Vec<usize> = Vec::new();
+    let mut counts: Vec<u32> = Vec::new();
+    let mut stdout = Vec::new();
+    for imp in &f.imports {
+        let raw = f.str(imp.name);
+        let name = import_key(raw, opts.prefix);
+        let Some(sym) = table.get(name) else {
+            if opts.errsyms && !imp.weak {
+                log.warning(msg!(modules[i].path, b" needs unknown symbol ", raw, b"\n"));
+            }
+            continue;
+        };
+        if opts.check_crcs && !imp.weak && sym.crc != imp.crc && opts.errsyms {
+            log.warning(msg!(
+                modules[i].path,
+                b" disagrees about version of symbol ",
+                raw,
+                b"\n"
+            ));
+        }
+        let Some(owner) = sym.owner else { continue };
+        if let Some(k) = deps.iter().position(|&d| d == owner) {
+            counts[k] += 1;
+        } else {
+            deps.push(owner);
+            counts.push(1);
+            if opts.verbose {
+                stdout.extend_from_slice(&msg!(
+                    modules[i].path,
+                    b" needs \"",
+                    name,
+                    b"\": ",
+                    modules[owner].path,
+                    b"\n"
+                ));
+            }
+        }
+    }
+    Resolved {
+        deps,
+        counts,
+        log,
+        stdout,
     }
 }
 

@@ -14,6 +14,7 @@ use crate::scan::ElfFacts;
 use crate::{msg, put};
 use alias::normalize_alias_into;
 use kmod_index::IndexBuilder;
+use rayon::prelude::*;
 
 /// What every renderer reads.
 pub struct Linked<'a> {
@@ -58,11 +59,30 @@ pub const OUTPUTS: &[(&str, Kind, Render)] = &[
 ];
 
 /// Every output of [`OUTPUTS`], in order: (file name, bytes).
-pub fn render_all(l: &Linked, log: &mut Log) -> Result<Vec<(&'static str, Vec<u8>)>, Fatal> {
-    OUTPUTS
-        .iter()
-        .map(|(name, _, render)| Ok((*name, render(l, log)?)))
-        .collect()
+pub fn render_all(
+    l: &Linked,
+    jobs: Option<usize>,
+    log: &mut Log,
+) -> Result<Vec<(&'static str, Vec<u8>)>, Fatal> {
+    // The outputs are independent: rendered in parallel, each with its own messages, which
+    // are then kept in the outputs' order up to the first that fails, as one after the
+    // other would have logged them.
+    let base = log.fork();
+    let rendered: Vec<_> = crate::scan::on_threads(jobs, OUTPUTS.len(), || {
+        OUTPUTS
+            .par_iter()
+            .map(|(name, _, render)| {
+                let mut own = base.fork();
+                (*name, render(l, &mut own), own)
+            })
+            .collect()
+    });
+    let mut files = Vec::with_capacity(rendered.len());
+    for (name, result, own) in rendered {
+        log.append(own);
+        files.push((name, result?));
+    }
+    Ok(files)
 }
 
 /// Append the text outputs of [`OUTPUTS`] to `out` one after the other, as `-n` prints

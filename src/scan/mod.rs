@@ -42,7 +42,11 @@ pub const MAX_JOBS: usize = 64;
 /// (`-j`: at most [`MAX_JOBS`] and at most one per item), or on rayon's default pool (a
 /// thread per core) when not given. When the system refuses to start that many threads,
 /// fewer are used: half as many, down to none beside the calling thread.
-fn on_threads<R: Send>(jobs: Option<usize>, items: usize, work: impl FnOnce() -> R + Send) -> R {
+pub(crate) fn on_threads<R: Send>(
+    jobs: Option<usize>,
+    items: usize,
+    work: impl FnOnce() -> R + Send,
+) -> R {
     let Some(jobs) = jobs else {
         return work();
     };
