@@ -7,9 +7,11 @@
 //! (cli)   (config)  (discover, order)  (module, elf)   (link)   (output)   (publish)
 //! ```
 //!
-//! Only discovery, scanning and publishing touch the disk; only scanning runs in parallel,
-//! and its results come back in the module array's order. The library never prints: [`run`]
-//! returns the messages, the stdout bytes and the exit status.
+//! Only discovery, scanning and publishing touch the disk. Scanning, the resolution of each
+//! module's imports and the rendering of the eleven outputs run in parallel, and publishing
+//! flushes the outputs together; every parallel result, messages included, comes back in the
+//! order a serial run produces it. The library never prints: [`run`] returns the messages,
+//! the stdout bytes and the exit status.
 //!
 //! # Example
 //!
