@@ -178,7 +178,7 @@ note "modprobe --show-depends ipt_NETFLOW: $(tr '\n' ' ' </tmp/show.dkms)"
 # module and wrote it back (a cache is only rewritten when a record changes).
 [ "$(stat -c %Y.%s "$dir/modules.scan-cache")" != "$cache_before" ] || fail "DKMS's depmod did not update the cache"
 after=$(depmod -n -vv "$V" 2>&1 >/dev/null | grep 'cache: reused')
-note "cache: $records_before records before the DKMS build; now ${after#*INFO: }"
+note "cache: $records_before records before the DKMS build; a rerun after it: ${after#*INFO: }"
 modules=$(sed -n 's/.*reused \([0-9]*\) of \([0-9]*\) modules (\([0-9]*\) records).*/\2 \3/p' <<<"$after")
 [ "${modules% *}" = "$((records_before + 1))" ] && [ "${modules#* }" = "${modules% *}" ] ||
     fail "the cache does not hold every module after DKMS's run: $after"
