@@ -1,7 +1,8 @@
 //! The Makefile for packagers: `make install` into a temporary `DESTDIR` puts the binary, the
 //! manual pages and the completions where the directory variables say, with the right modes,
 //! and `make uninstall` leaves the `DESTDIR` exactly as it was, including unrelated files and
-//! directories that were there before.
+//! directories that were there before. `scripts/make-deb` (`make deb`) packs that install into
+//! a Debian package whose diversions cover exactly the files it shares with kmod's package.
 //!
 //! `CARGO=false` is passed so that a build attempt fails: install must use the binary named
 //! by `DEPMOD_BIN` (the one cargo built for these tests) and not run cargo. Without `make`
@@ -334,4 +335,180 @@ fn uninstall_without_install_changes_nothing() {
     let before = snapshot(dest);
     make("uninstall", &base_vars(dest));
     assert_eq!(before, snapshot(dest));
+}
+
+/// The files of a Debian package (`dpkg-deb -c`), as absolute paths, with the target of each
+/// link.
+fn deb_files(deb: &Path) -> BTreeMap<String, Option<String>> {
+    let out = Command::new("dpkg-deb")
+        .arg("-c")
+        .arg(deb)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "dpkg-deb -c {}", deb.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('d'))
+        .map(|l| {
+            // "-rw-r--r-- root/root 123 2026-01-01 00:00 ./usr/x" or "... ./a -> b"
+            let path = l.split_whitespace().skip(5).collect::<Vec<_>>().join(" ");
+            let (path, target) = match path.split_once(" -> ") {
+                Some((p, t)) => (p.to_string(), Some(t.to_string())),
+                None => (path, None),
+            };
+            (path.trim_start_matches('.').to_string(), target)
+        })
+        .collect()
+}
+
+/// One field of a package's control file.
+fn deb_field(deb: &Path, field: &str) -> String {
+    let out = Command::new("dpkg-deb")
+        .arg("-f")
+        .arg(deb)
+        .arg(field)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// One control member of a package (`conffiles`, `preinst`, ...).
+fn deb_control_file(deb: &Path, name: &str) -> String {
+    let out = Command::new("dpkg-deb")
+        .arg("--ctrl-tarfile")
+        .arg(deb)
+        .output()
+        .unwrap();
+    let mut tar = Command::new("tar")
+        .args(["-xO", &format!("./{name}")])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    tar.stdin.take().unwrap().write_all(&out.stdout).unwrap();
+    let out = tar.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn make_deb_diverts_exactly_the_files_it_shares_with_kmod() {
+    // The package is installed for real by tests/debian/e2e (as root, in a chroot); this
+    // checks what it is made of, in seconds: its files, that every file it shares with kmod's
+    // package is diverted (dpkg would refuse to overwrite it otherwise) and nothing else is,
+    // the maintainer scripts, the conffiles and the dependencies.
+    if !have_make()
+        || !have_tool("dpkg-deb", "--version", "dpkg", "make deb not tested")
+        || !have_tool(
+            "dpkg-shlibdeps",
+            "--version",
+            "dpkg-dev",
+            "make deb not tested",
+        )
+    {
+        return;
+    }
+    let Some(reference) = crate::support::inputs::reference_or_skip("make deb against kmod") else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(repo().join("scripts/make-deb"))
+        .arg(crate::support::our_bin())
+        .env("DEB_OUT", tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "make-deb: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deb = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    assert!(deb.starts_with(tmp.path()), "{}", deb.display());
+
+    let ours = deb_files(&deb);
+    for f in [
+        "/usr/sbin/depmod",
+        "/usr/share/man/man8/depmod.8.gz",
+        "/usr/share/man/man5/depmod.d.5.gz",
+        "/usr/share/man/man5/modules.dep.5.gz",
+        "/usr/share/bash-completion/completions/depmod",
+        "/usr/share/zsh/vendor-completions/_depmod",
+        "/usr/share/fish/vendor_completions.d/depmod.fish",
+        "/etc/kernel/postrm.d/depmod-rs-cache",
+        "/usr/lib/kernel/install.d/50-depmod-rs-cache.install",
+        "/usr/share/doc/depmod-rs/copyright",
+        "/usr/share/doc/depmod-rs/changelog.gz",
+    ] {
+        assert!(ours.contains_key(f), "{f} not in the package: {ours:?}");
+    }
+    assert_eq!(
+        deb_control_file(&deb, "conffiles").trim(),
+        "/etc/kernel/postrm.d/depmod-rs-cache"
+    );
+    assert_eq!(deb_field(&deb, "Package"), "depmod-rs");
+    let depends = deb_field(&deb, "Depends");
+    assert!(
+        depends.contains("libc6 (>= ") && depends.contains("kmod (>= 34)"),
+        "{depends}"
+    );
+
+    // kmod's own package, as the reference was fetched.
+    let debs = reference.parent().unwrap().join("debs");
+    let kmod_deb = std::fs::read_dir(&debs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("kmod_"))
+        })
+        .unwrap_or_else(|| panic!("no kmod_*.deb in {}", debs.display()));
+    let kmod = deb_files(&kmod_deb);
+    let shared: Vec<&String> = ours.keys().filter(|f| kmod.contains_key(*f)).collect();
+    let list = std::fs::read_to_string(repo().join("packaging/debian/diversions")).unwrap();
+    let diverted: BTreeMap<&str, &str> = list
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_once(' ').expect("PATH DIVERTED-TO"))
+        .collect();
+    assert_eq!(
+        shared,
+        diverted.keys().copied().collect::<Vec<_>>(),
+        "the files shared with kmod must be exactly the diverted ones"
+    );
+    // kmod's depmod goes where its relative link still resolves, under the name kmod reads.
+    let link = kmod["/usr/sbin/depmod"]
+        .as_deref()
+        .expect("kmod's depmod is a link");
+    let moved = Path::new(diverted["/usr/sbin/depmod"]);
+    assert_eq!(moved.file_name().unwrap(), "depmod");
+    let resolved = moved.parent().unwrap().join(link);
+    let resolved: PathBuf = resolved.components().fold(PathBuf::new(), |mut p, c| {
+        match c {
+            std::path::Component::ParentDir => {
+                p.pop();
+            }
+            c => p.push(c),
+        }
+        p
+    });
+    assert_eq!(resolved, Path::new("/usr/bin/kmod"));
+    assert!(kmod.contains_key("/usr/bin/kmod"));
+
+    // The maintainer scripts parse, and each diverts (or gives back) every listed file.
+    for (script, action) in [("preinst", "--add"), ("postrm", "--remove")] {
+        let text = deb_control_file(&deb, script);
+        let check = Command::new("sh")
+            .args(["-n", "-c", &text])
+            .status()
+            .unwrap();
+        assert!(check.success(), "{script} does not parse:\n{text}");
+        assert!(text.contains(action), "{script}:\n{text}");
+        for (path, to) in &diverted {
+            assert!(
+                text.contains(&format!("divert {path} {to}\n")),
+                "{script} does not divert {path}:\n{text}"
+            );
+        }
+    }
 }
