@@ -59,8 +59,6 @@ pub mod publish;
 pub mod render;
 pub mod report;
 pub mod scan;
-#[cfg(test)]
-mod test_rng;
 
 use diag::{Clock, Fatal, Level, Log, strerror};
 pub use discover::dirs::{DEFAULT_MODULE_DIR, MAX_MODULES};

@@ -79,7 +79,7 @@ fn find_special(s: &[u8]) -> Option<usize> {
 mod tests {
     use super::*;
     use crate::cstd::c_str;
-    use crate::test_rng::Rng;
+    use test_rng::Rng;
 
     #[test]
     fn index_normalize_alias() {

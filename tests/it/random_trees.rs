@@ -79,58 +79,8 @@ const T0: u64 = 1_600_000_000;
 // Random numbers
 // ---------------------------------------------------------------------------------------------
 
-/// xorshift64* seeded through splitmix64 (so that seeds 0, 1, 2… give unrelated streams).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^= z >> 31;
-        Rng(if z == 0 { 0x2545_f491 } else { z })
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// Uniform in `lo..=hi`.
-    fn range(&mut self, lo: usize, hi: usize) -> usize {
-        lo + self.below(hi - lo + 1)
-    }
-
-    /// True with probability `percent`/100.
-    fn chance(&mut self, percent: usize) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-
-    /// One of `items` (for string literals, whose element type `pick` would leave unsized).
-    fn word<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = self.below(i + 1);
-            v.swap(i, j);
-        }
-    }
-}
+// xorshift64* seeded through splitmix64 (so that seeds 0, 1, 2… give unrelated streams).
+use test_rng::Rng;
 
 // ---------------------------------------------------------------------------------------------
 // The plan of one tree
@@ -563,7 +513,7 @@ fn check_cycle_safety(plans: &[Plan], syms: &[Sym]) -> Result<(), String> {
 }
 
 fn generate(seed: u64) -> Case {
-    let mut rng = Rng::new(seed);
+    let mut rng = Rng::seeded(seed);
     let mut desc = String::new();
 
     // ---- options ----------------------------------------------------------------------------

@@ -342,8 +342,8 @@ pub fn fnmatch(pattern: &[u8], string: &[u8]) -> bool {
 #[allow(unsafe_code)]
 mod tests {
     use super::*;
-    use crate::test_rng::Rng;
     use std::ffi::CString;
+    use test_rng::Rng;
 
     fn libc_fnmatch(p: &[u8], s: &[u8]) -> bool {
         let p = CString::new(p).unwrap();

@@ -34,8 +34,6 @@
 mod fnmatch;
 #[cfg(feature = "reader")]
 mod reader;
-#[cfg(test)]
-mod test_rng;
 mod writer;
 
 #[cfg(feature = "reader")]

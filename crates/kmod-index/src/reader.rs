@@ -437,8 +437,8 @@ fn add_sorted(out: &mut Vec<(u32, Vec<u8>)>, priority: u32, value: &[u8]) {
 mod tests {
     use super::*;
     use crate::IndexBuilder;
-    use crate::test_rng::Rng;
     use crate::writer::tests::{build, golden_pre, hex, strs};
+    use test_rng::Rng;
 
     #[test]
     fn index_empty() {

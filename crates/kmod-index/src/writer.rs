@@ -780,9 +780,9 @@ pub(crate) mod tests {
     use super::*;
     #[cfg(feature = "reader")]
     use crate::IndexReader;
-    use crate::test_rng::Rng;
     #[cfg(feature = "reader")]
     use std::collections::BTreeMap;
+    use test_rng::Rng;
 
     #[test]
     fn offsets_past_the_limit_are_an_error_not_a_corrupt_index() {

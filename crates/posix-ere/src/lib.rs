@@ -100,8 +100,6 @@ mod matcher;
 mod parse;
 mod set;
 #[cfg(test)]
-mod test_rng;
-#[cfg(test)]
 #[allow(unsafe_code)]
 mod tests;
 

@@ -5,9 +5,9 @@
 //! must be answered quickly and without overflowing the stack.
 
 use crate::ast::Node;
-use crate::test_rng::Rng;
 use crate::{MAX_NESTING, Regex, compile};
 use std::ffi::CString;
+use test_rng::Rng;
 
 /// glibc's answers: `None` when `regcomp` fails, else `regexec`'s for each text.
 fn glibc(pattern: &[u8], texts: &[&[u8]]) -> Option<Vec<bool>> {
