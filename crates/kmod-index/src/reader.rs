@@ -345,9 +345,10 @@ impl<'a> IndexReader<'a> {
     /// Depth-first walk of the subtree at `r` in ascending byte order without recursion.
     /// `visit(reader, node, key, post)` is called with `post == false` when a node is entered
     /// and with `post == true` after its children; `key` is the node's key (from `edge`/`skip`
-    /// on). Every node of a tree has its own offset and all but an empty one take at least a
-    /// byte, so reaching more nodes than the data has bytes is an error: this bounds the work
-    /// on malformed data (cycles, shared subtrees) without remembering visited nodes.
+    /// on). Every node of a tree has its own offset, so a node reached a second time (a cycle,
+    /// a shared subtree) is an error: each node is visited once, and a key is never longer
+    /// than the data, whatever the input. (A count of visits alone bounds the work but not the
+    /// keys: a node with a long prefix that is its own child makes every key longer.)
     fn walk(
         &self,
         r: u32,
@@ -356,7 +357,8 @@ impl<'a> IndexReader<'a> {
         buf: &mut Vec<u8>,
         mut visit: impl FnMut(&Self, &NodeView<'a>, &[u8], bool) -> Result<(), IndexError>,
     ) -> Result<(), IndexError> {
-        let mut budget = self.data.len() + 1;
+        // One bit per byte offset of the data.
+        let mut seen = vec![0u64; self.data.len() / 64 + 1];
         let mut stack = vec![Step::Enter {
             r,
             base: buf.len(),
@@ -374,10 +376,11 @@ impl<'a> IndexReader<'a> {
                     let Some(node) = self.node(r)? else {
                         continue;
                     };
-                    if budget == 0 {
+                    let (word, bit) = (node.offset / 64, 1u64 << (node.offset % 64));
+                    if seen[word] & bit != 0 {
                         return Err(IndexError::NotATree(node.offset));
                     }
-                    budget -= 1;
+                    seen[word] |= bit;
                     buf.truncate(base);
                     buf.extend(edge);
                     buf.extend_from_slice(node.prefix.get(skip..).unwrap_or_default());
@@ -586,6 +589,26 @@ mod tests {
         let r = IndexReader::new(&dag).unwrap();
         assert!(r.dump().is_err());
         assert!(r.lookup_wildcard(b"*").is_err());
+        // A node with a long prefix that is its own child: counting visits alone let the
+        // walk go round data-length times, each key a prefix longer (quadratic memory); a
+        // node reached twice now ends it at once.
+        let mut own = hex("b007f457 00020001 a000000c 2a");
+        own.extend_from_slice(&[b'a'; 4000]);
+        own.extend_from_slice(&hex("00 62 62 a000000c"));
+        let r = IndexReader::new(&own).unwrap();
+        assert_eq!(r.dump().unwrap_err(), IndexError::NotATree(12));
+        // A stored key starting with `*` is enumerated as a pattern: the same walk.
+        assert_eq!(
+            r.lookup_wildcard(b"x").unwrap_err(),
+            IndexError::NotATree(12)
+        );
+        // A shared subtree (two children pointing to one leaf) is not a tree either: it was
+        // listed once under each key.
+        let shared =
+            hex("b007f457 00020001 2000000c 61 62 40000016 40000016 00000001 00000000 7600");
+        let r = IndexReader::new(&shared).unwrap();
+        assert_eq!(r.dump().unwrap_err(), IndexError::NotATree(22));
+        assert_eq!(r.lookup(b"a").unwrap(), Some(b"v".to_vec()));
         // Bad child range and huge value count.
         let bad_range = hex("b007f457 00020001 2000000c 62 61 00000000");
         assert!(matches!(
