@@ -123,7 +123,10 @@ fn run_inner(args: &cli::Args, out: &mut Outcome) -> Result<(), Fatal> {
     let dirs = discover::dirs::dirs(args, &version)?;
     let log = &mut out.log;
     let mut outdated = false;
-    if args.quick {
+    // The queries (`--graph`, `--explain`) write nothing: they answer whether or not the
+    // indexes are current.
+    let query = args.graph || !args.explain.is_empty();
+    if args.quick && !query {
         if discover::quick::up_to_date(&dirs.dirname, log) {
             return Ok(());
         }

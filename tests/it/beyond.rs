@@ -379,3 +379,34 @@ fn kernels_in_one_run_equal_separate_runs() {
     );
     assert_eq!(listed.status.code(), Some(0));
 }
+
+#[test]
+fn graph_and_explain_answer_with_quick_on_a_current_tree() {
+    // `-A` stops a run whose indexes are current; the queries still answer (they write
+    // nothing, and a caller adding `-A` out of habit expects the answer).
+    let t = Tree::new();
+    t.add_module("kernel/a.ko", x86().export("fa", 1).build());
+    t.add_module("kernel/b.ko", x86().import("fa", Some(1)).build());
+    let base: Vec<OsString> = vec!["-b".into(), t.root().into(), t.version().into()];
+    assert!(depmod(&base).status.success());
+    let with = |extra: &[&str]| {
+        let mut args = base.clone();
+        args.extend(extra.iter().map(OsString::from));
+        let o = depmod(&args);
+        assert!(
+            o.status.success(),
+            "{extra:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o.stdout
+    };
+    // The tree is current: -A alone does nothing.
+    assert!(with(&["-A", "-v"]).is_empty());
+    for query in [&["--graph"][..], &["--explain=b"][..]] {
+        let plain = with(query);
+        assert!(!plain.is_empty(), "{query:?} printed nothing");
+        let mut quick = vec!["-A"];
+        quick.extend_from_slice(query);
+        assert_eq!(with(&quick), plain, "{query:?} with -A");
+    }
+}
