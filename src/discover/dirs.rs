@@ -107,7 +107,12 @@ impl Dirs {
             .then(|| crate::scan::CacheUse {
                 dirname: &self.dirname,
                 path: msg!(self.outdirname, b"/", crate::scan::cache::FILE_NAME),
-                write: whole_tree && !args.dry_run && !args.check,
+                // `-n`, `--check` and the queries write nothing, the cache included.
+                write: whole_tree
+                    && !args.dry_run
+                    && !args.check
+                    && !args.graph
+                    && args.explain.is_empty(),
             })
     }
 

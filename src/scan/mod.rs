@@ -86,16 +86,16 @@ pub fn scan(
     log: &mut Log,
 ) -> (Vec<Scanned>, Option<Vec<u8>>) {
     match cache {
-        // An empty tree needs no cache, and one left behind would keep the directory of a
-        // removed kernel alive (its cleanup deletes the index files by name, then the
-        // directory if empty).
-        Some(c) if modules.is_empty() => {
-            if c.write {
-                remove_cache(&c.path, log);
-            }
-            (Vec::new(), None)
-        }
         Some(c) => match cache_usable(c.dirname, log) {
+            // An empty tree needs no cache, and one left behind would keep the directory of a
+            // removed kernel alive (its cleanup deletes the index files by name, then the
+            // directory if empty).
+            Some(_) if modules.is_empty() => {
+                if c.write {
+                    remove_cache(&c.path, log);
+                }
+                (Vec::new(), None)
+            }
             Some(settle) => {
                 let (old, store) = open_cache(&c.path, log);
                 scan_cached(modules, jobs, old.as_ref(), store && c.write, settle, log)
@@ -154,7 +154,8 @@ pub fn facts<'s>(
 /// the rule for which change times are old enough to be keys.
 fn cache_usable(dirname: &[u8], log: &mut Log) -> Option<cache::Settle> {
     let path = OsStr::from_bytes(dirname);
-    let fs = rustix::fs::statfs(path).map(|f| f.f_type as u64);
+    // Magic numbers are 32-bit; `f_type` is a signed word (32 bits on 32-bit targets).
+    let fs = rustix::fs::statfs(path).map(|f| u64::from(f.f_type as u32));
     let why: &[u8] = match (rustix::fs::statvfs(path), fs) {
         (Ok(v), _) if v.f_flag.contains(rustix::fs::StatVfsMountFlags::RDONLY) => {
             b"a read-only filesystem"

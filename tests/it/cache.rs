@@ -263,6 +263,13 @@ fn a_tree_left_without_modules_keeps_no_cache() {
     assert_eq!(assert_like_cold(&t, &[], "first"), (0, 6));
     assert!(cache_file(&t).is_file());
     std::fs::remove_dir_all(t.moddir().join("kernel")).expect("rm");
+    // A query writes nothing, the cache included.
+    // (`a` is gone: --explain answers that, exit 1.)
+    for (query, status) in [("--graph", 0), ("--explain=a", 1)] {
+        let r = cached(&t, &[query]);
+        assert_eq!(r.status, status, "{query}: {}", r.stderr);
+        assert!(cache_file(&t).is_file(), "{query} removed the cache");
+    }
     let r = cached(&t, &[]);
     assert_eq!(r.status, 0, "{}", r.stderr);
     assert_eq!(r.outputs["modules.dep"].as_deref(), Some(&b""[..]));

@@ -155,6 +155,11 @@ impl Identity {
     /// change is stamped at least the start time cut down to that, and differs when this time
     /// lies before it. So a module unpacked a moment before the run (a kernel package's
     /// postinst) is stored. Elsewhere the clock may be another machine's: [`SETTLE_SECS`].
+    ///
+    /// What no rule on change times sees: a single `write` that overwrites a module in place
+    /// with as many bytes, begun before the run and still copying while the module is read
+    /// (the time is stamped when the call starts). Installers write a new file and rename it,
+    /// or truncate first, which changes the inode or the size.
     pub fn settled(&self, rule: &Settle) -> bool {
         let (secs, nanos) = rule.now;
         if !rule.local {
