@@ -101,15 +101,6 @@ pub fn publish(
         dir,
         names: Vec::new(),
     };
-    let truncated = |name: &str, e: &std::io::Error| {
-        Fatal::error(msg!(
-            b"Could not create index '",
-            name,
-            b"'. Output is truncated: ",
-            strerror(errno_of(e)),
-            b"\n"
-        ))
-    };
     // Written, then flushed together: concurrent flushes of independent files share the
     // journal commits that one after the other each wait for. When the open-file limit is
     // reached, the files open so far are flushed and closed first.
@@ -119,7 +110,7 @@ pub fn publish(
         let path = msg!(dir, b"/", tmp);
         let created = match create_temp(&path) {
             Err(e) if is_out_of_descriptors(&e) && !open.is_empty() => {
-                flush_batch(&mut open, truncated)?;
+                flush_batch(&mut open)?;
                 create_temp(&path)
             }
             r => r,
@@ -139,7 +130,7 @@ pub fn publish(
         f.write_all(data).map_err(|e| truncated(name, &e))?;
         open.push((name, f));
     }
-    flush_batch(&mut open, truncated)?;
+    flush_batch(&mut open)?;
     // The extra file: written now, renamed last.
     let extra_tmp = extra.and_then(|(name, data)| {
         let tmp = msg!(name, suffix);
@@ -228,15 +219,22 @@ fn is_out_of_descriptors(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }
 
-/// Flush the files of `open` together and close them; the first failure, in their order,
-/// as `failed` words it.
-fn flush_batch(
-    open: &mut Vec<(&str, std::fs::File)>,
-    failed: impl Fn(&str, &std::io::Error) -> Fatal,
-) -> Result<(), Fatal> {
+/// kmod's message when output `name` cannot be written.
+fn truncated(name: &str, e: &std::io::Error) -> Fatal {
+    Fatal::error(msg!(
+        b"Could not create index '",
+        name,
+        b"'. Output is truncated: ",
+        strerror(errno_of(e)),
+        b"\n"
+    ))
+}
+
+/// Flush the files of `open` together and close them; the first failure, in their order.
+fn flush_batch(open: &mut Vec<(&str, std::fs::File)>) -> Result<(), Fatal> {
     let (names, files): (Vec<&str>, Vec<std::fs::File>) = open.drain(..).unzip();
     for (name, flushed) in names.into_iter().zip(flush_all(&files)) {
-        flushed.map_err(|e| failed(name, &e))?;
+        flushed.map_err(|e| truncated(name, &e))?;
     }
     Ok(())
 }

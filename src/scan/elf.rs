@@ -7,6 +7,7 @@
 
 use super::facts::{ElfFacts, Export, Import, intern};
 use super::source::{Buf, Source};
+use crate::diag::errno_of;
 use object::elf::{
     DataEncoding, ELFCLASS32, ELFCLASS64, ELFDATA2LSB, ELFDATA2MSB, ELFMAG, EM_SPARC, EM_SPARCV9,
     FileClass, FileHeader32, FileHeader64, Machine, SHN_ABS, SHN_UNDEF, STT_SPARC_REGISTER,
@@ -28,7 +29,7 @@ pub fn read_facts(src: &(impl Source + ?Sized)) -> Result<ElfFacts, i32> {
         return Err(libc::EINVAL);
     }
     let ident_len = size.min(64) as usize;
-    let head = src.read_at(0, ident_len).map_err(io_errno)?;
+    let head = src.read_at(0, ident_len).map_err(|e| errno_of(&e))?;
     if size <= 16 || head[..4] != ELFMAG {
         return Err(libc::ENOEXEC);
     }
@@ -42,10 +43,6 @@ pub fn read_facts(src: &(impl Source + ?Sized)) -> Result<ElfFacts, i32> {
         ELFCLASS64 => Elf::<FileHeader64<Endianness>, _>::open(src, endian, &head)?.facts(),
         _ => Err(libc::EINVAL),
     }
-}
-
-fn io_errno(e: std::io::Error) -> i32 {
-    e.raw_os_error().unwrap_or(libc::EIO)
 }
 
 /// How many bytes before the section headers are read with them, for the section-name
@@ -98,7 +95,9 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
             ),
             (shoff, table_len),
         ]);
-        let sections = src.read_at(shoff, table_len as usize).map_err(io_errno)?;
+        let sections = src
+            .read_at(shoff, table_len as usize)
+            .map_err(|e| errno_of(&e))?;
         let mut elf = Elf {
             src,
             endian,
@@ -157,7 +156,7 @@ impl<'s, H: FileHeader<Endian = Endianness>, S: Source + ?Sized> Elf<'s, H, S> {
 
     fn read(&self, s: Sect) -> Result<Buf<'s>, i32> {
         let len = usize::try_from(s.size).map_err(|_| libc::EINVAL)?;
-        self.src.read_at(s.offset, len).map_err(io_errno)
+        self.src.read_at(s.offset, len).map_err(|e| errno_of(&e))
     }
 
     fn facts(&self) -> Result<ElfFacts, i32> {

@@ -15,7 +15,7 @@ pub mod sparse;
 pub use facts::{ElfFacts, Export, Import, Str};
 pub use module::{LoadError, Scanned, scan_path};
 
-use crate::diag::{Level, Log, strerror};
+use crate::diag::{Level, Log, errno_of, strerror};
 use crate::discover::Candidate;
 use crate::msg;
 use rayon::prelude::*;
@@ -202,7 +202,7 @@ fn remove_cache(path: &[u8], log: &mut Log) {
             b"could not remove cache ",
             path,
             b": ",
-            strerror(e.raw_os_error().unwrap_or(libc::EIO)),
+            strerror(errno_of(&e)),
             b"\n"
         )),
     }

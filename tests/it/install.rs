@@ -375,19 +375,16 @@ fn deb_field(deb: &Path, field: &str) -> String {
 /// One control member of a package (`conffiles`, `preinst`, ...).
 fn deb_control_file(deb: &Path, name: &str) -> String {
     let out = Command::new("dpkg-deb")
-        .arg("--ctrl-tarfile")
+        .arg("--info")
         .arg(deb)
+        .arg(name)
         .output()
         .unwrap();
-    let mut tar = Command::new("tar")
-        .args(["-xO", &format!("./{name}")])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write as _;
-    tar.stdin.take().unwrap().write_all(&out.stdout).unwrap();
-    let out = tar.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "dpkg-deb --info {} {name}",
+        deb.display()
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
